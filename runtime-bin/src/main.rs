@@ -1,0 +1,2 @@
+//! `gorae`: the runc-compatible command line.
+fn main() {}

@@ -1,0 +1,1 @@
+//! gorae-core: the OCI container lifecycle as a library.
