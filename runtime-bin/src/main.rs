@@ -1,2 +1,216 @@
-//! `gorae`: the runc-compatible command line.
-fn main() {}
+//! `gorae`: the runc-compatible command line of the gorae OCI runtime.
+//!
+//! Only argument mapping and output live here; everything else is
+//! `gorae-core`.
+#![forbid(unsafe_code)]
+
+mod log;
+mod signal;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gorae_core::{CreateOptions, DEFAULT_ROOT, Runtime};
+
+use crate::log::{Format, Logger};
+
+/// gorae: an OCI container runtime (runc-compatible command line).
+#[derive(Parser, Debug)]
+#[command(name = "gorae", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.1"))]
+struct Cli {
+    /// Root directory for the containers' state.
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Write log messages to this file instead of stderr.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true, default_value = "text")]
+    log_format: Format,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Accepted for runc compatibility; gorae does not use criu.
+    #[arg(long, global = true, hide = true)]
+    criu: Option<String>,
+    /// Accepted for runc compatibility ("auto", "true" or "false").
+    #[arg(long, global = true, hide = true)]
+    rootless: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a container from a bundle; it waits for `start`.
+    Create {
+        /// Path to the bundle (the directory holding config.json).
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// File to write the container's init pid to.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// The container id.
+        id: String,
+    },
+    /// Start a created container.
+    Start {
+        /// The container id.
+        id: String,
+    },
+    /// Print the state of a container as JSON.
+    State {
+        /// The container id.
+        id: String,
+    },
+    /// Send a signal to a container's init (default SIGTERM).
+    Kill {
+        /// Send the signal to every process of the container.
+        #[arg(short, long)]
+        all: bool,
+        /// The container id.
+        id: String,
+        /// Signal name (with or without SIG) or number.
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a stopped container (--force: kill it first).
+    Delete {
+        /// Kill the container if it still runs.
+        #[arg(short, long)]
+        force: bool,
+        /// The container id.
+        id: String,
+    },
+    /// Create, start and wait for a container; exits with its status.
+    Run {
+        /// Path to the bundle (the directory holding config.json).
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// File to write the container's init pid to.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Leave the container running in the background.
+        #[arg(short, long)]
+        detach: bool,
+        /// The container id.
+        id: String,
+    },
+    /// List the containers in the state root.
+    List {
+        /// Print only the ids.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Output format: table or json.
+        #[arg(short, long, default_value = "table")]
+        format: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let logger = match Logger::open(cli.log.as_deref(), cli.log_format, cli.debug) {
+        Ok(logger) => logger,
+        Err(e) => {
+            eprintln!("gorae: open log file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match execute(&cli, &logger) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            logger.error(&message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command; the error is the one-line message for the user.
+fn execute(cli: &Cli, logger: &Logger) -> Result<u8, String> {
+    let runtime = Runtime::new(&cli.root);
+    let text = |e: gorae_core::Error| e.to_string();
+    match &cli.command {
+        Command::Create {
+            bundle,
+            pid_file,
+            id,
+        } => {
+            let opts = CreateOptions {
+                bundle: bundle.clone(),
+                pid_file: pid_file.clone(),
+            };
+            let created = runtime.create(id, &opts).map_err(text)?;
+            created.warnings.iter().for_each(|w| logger.warn(w));
+        }
+        Command::Start { id } => runtime.start(id).map_err(text)?,
+        Command::State { id } => {
+            let state = runtime.state(id).map_err(text)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?
+            );
+        }
+        Command::Kill { all, id, signal } => {
+            let signal = signal::parse(signal)?;
+            runtime.kill(id, signal, *all).map_err(text)?;
+        }
+        Command::Delete { force, id } => runtime.delete(id, *force).map_err(text)?,
+        Command::Run {
+            bundle,
+            pid_file,
+            detach,
+            id,
+        } => {
+            let opts = CreateOptions {
+                bundle: bundle.clone(),
+                pid_file: pid_file.clone(),
+            };
+            if *detach {
+                runtime.run_detached(id, &opts).map_err(text)?;
+            } else {
+                let status = runtime.run(id, &opts).map_err(text)?;
+                return Ok(u8::try_from(status).unwrap_or(255));
+            }
+        }
+        Command::List { quiet, format } => list(&runtime, *quiet, format)?,
+    }
+    Ok(0)
+}
+
+fn list(runtime: &Runtime, quiet: bool, format: &str) -> Result<(), String> {
+    let states = runtime.list().map_err(|e| e.to_string())?;
+    if quiet {
+        states.iter().for_each(|s| println!("{}", s.id));
+        return Ok(());
+    }
+    match format {
+        "json" => println!(
+            "{}",
+            serde_json::to_string(&states).map_err(|e| e.to_string())?
+        ),
+        "table" => {
+            println!(
+                "{:<12} {:<8} {:<10} {:<40} {:<30} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
+            for s in &states {
+                println!(
+                    "{:<12} {:<8} {:<10} {:<40} {:<30} {}",
+                    s.id,
+                    s.pid,
+                    s.status,
+                    s.bundle.display(),
+                    s.created,
+                    if s.owner.is_empty() { "root" } else { &s.owner }
+                );
+            }
+        }
+        other => {
+            return Err(format!(
+                "invalid format option {other:?}: use table or json"
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! Loading an OCI bundle: `config.json` parsed and every field gorae uses
+//! checked before anything on the system is touched.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Process, Spec};
+
+use crate::error::{Error, Result};
+
+/// The name of the configuration file inside a bundle.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// A loaded and validated bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The bundle directory, absolute.
+    pub dir: PathBuf,
+    /// The root filesystem, absolute.
+    pub rootfs: PathBuf,
+    /// The parsed configuration.
+    pub spec: Spec,
+}
+
+impl Bundle {
+    /// Reads `<dir>/config.json` and validates everything that can be
+    /// validated without touching the system.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let dir = std::path::absolute(dir).map_err(|e| Error::io("resolve bundle", dir, e))?;
+        let config = dir.join(CONFIG_FILE);
+        let bytes = read_config(&config)?;
+        let spec: Spec = serde_json::from_slice(&bytes).map_err(|source| Error::ConfigParse {
+            path: config.clone(),
+            source,
+        })?;
+        check_version(spec.version())?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| Error::invalid("root", "missing"))?;
+        let rootfs = dir.join(root.path());
+        match fs::metadata(&rootfs) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::invalid(
+                    "root.path",
+                    format!("{} is not a directory", rootfs.display()),
+                ));
+            }
+            Err(e) => return Err(Error::io("stat root.path", &rootfs, e)),
+        }
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::invalid("process", "missing"))?;
+        check_process(process)?;
+        if spec.hostname().is_some() || spec.domainname().is_some() {
+            crate::namespaces::require_new(
+                &spec,
+                oci_spec::runtime::LinuxNamespaceType::Uts,
+                "hostname",
+            )?;
+        }
+        Ok(Bundle { dir, rootfs, spec })
+    }
+}
+
+/// Reads the config, refusing anything but a regular file of sane size (a
+/// FIFO would block, a device could be endless).
+fn read_config(path: &Path) -> Result<Vec<u8>> {
+    const MAX: u64 = 16 << 20;
+    let meta = fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+    if !meta.is_file() {
+        return Err(Error::invalid(CONFIG_FILE, "not a regular file"));
+    }
+    if meta.len() > MAX {
+        return Err(Error::invalid(CONFIG_FILE, "larger than 16 MiB"));
+    }
+    fs::read(path).map_err(|e| Error::io("read", path, e))
+}
+
+/// The spec is versioned semantically; gorae runs major version 1.
+fn check_version(version: &str) -> Result<()> {
+    if version.is_empty() {
+        return Err(Error::invalid("ociVersion", "missing"));
+    }
+    let mut parts = version.splitn(3, '.');
+    let major = parts.next().unwrap_or_default();
+    let minor = parts.next();
+    if major != "1" || minor.is_none_or(|m| m.parse::<u32>().is_err()) {
+        return Err(Error::invalid(
+            "ociVersion",
+            format!("{version:?} is not a 1.x version"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_process(process: &Process) -> Result<()> {
+    let args = process.args().as_deref().unwrap_or_default();
+    if args.first().is_none_or(|a| a.is_empty()) {
+        return Err(Error::invalid("process.args", "empty"));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::invalid(
+            "process.cwd",
+            format!("{} is not absolute", process.cwd().display()),
+        ));
+    }
+    for (i, var) in process
+        .env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if !var.contains('=') || var.starts_with('=') {
+            return Err(Error::invalid(
+                format!("process.env[{i}]"),
+                format!("{var:?} is not NAME=value"),
+            ));
+        }
+    }
+    if process.terminal() == Some(true) {
+        return Err(Error::invalid(
+            "process.terminal",
+            "terminals are not supported yet",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_major_version_one_is_accepted() {
+        assert!(check_version("1.0.2-dev").is_ok());
+        assert!(check_version("1.2.0").is_ok());
+        for bad in ["", "2.0.0", "0.9", "1", "v1.0.0", "1.x"] {
+            assert!(check_version(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `delete`: remove a stopped container (`force`: kill it first).
+
+use std::os::fd::AsFd;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::Runtime;
+use crate::error::{Error, Result};
+use crate::state::{StateDir, Status};
+use crate::sys;
+
+/// How long `delete --force` waits for a killed init to exit.
+const KILL_WAIT_MS: u16 = 10_000;
+
+impl Runtime {
+    /// Deletes container `id`. It must be stopped unless `force`, which
+    /// kills its processes and waits for them first.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let dir = StateDir::open(&self.root, id)?;
+        let saved = match dir.load() {
+            Ok(saved) => saved,
+            Err(_) if force => None,
+            Err(e) => return Err(e),
+        };
+        let status = dir.status(saved.as_ref());
+        match status {
+            Status::Stopped => {}
+            _ if force => {
+                if let Some(pidfd) = saved.as_ref().and_then(|s| s.init).and_then(|i| i.pidfd()) {
+                    kill_and_wait(&pidfd, id)?;
+                }
+            }
+            _ => {
+                return Err(Error::WrongState {
+                    id: id.to_owned(),
+                    op: "delete",
+                    status,
+                });
+            }
+        }
+        dir.remove()
+    }
+}
+
+fn kill_and_wait(pidfd: &std::os::fd::OwnedFd, id: &str) -> Result<()> {
+    match sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(errno) => {
+            return Err(Error::sys(
+                "pidfd_send_signal",
+                format!("container {id} init"),
+                errno,
+            ));
+        }
+    }
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, PollTimeout::from(KILL_WAIT_MS)) {
+        Ok(n) if n > 0 => Ok(()),
+        Ok(_) => Err(Error::sys(
+            "wait for exit",
+            format!("container {id} init"),
+            nix::errno::Errno::ETIMEDOUT,
+        )),
+        Err(errno) => Err(Error::sys("poll", format!("container {id} init"), errno)),
+    }
+}

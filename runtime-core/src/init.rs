@@ -1,0 +1,375 @@
+//! The container's init: the cloned child that builds the container from
+//! the prepared [`Plan`] and, once `start` releases it, becomes the user's
+//! process.
+//!
+//! Everything here runs after `clone3` in a copy of the parent: it only
+//! reads the plan, writes into buffers the plan already owns and makes
+//! system calls; it never allocates. A failure is reported to the parent as
+//! a fixed-size [`Report`] naming the step, the item and the errno; the
+//! parent turns it into the user's error message.
+
+use std::convert::Infallible;
+use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::setns;
+use nix::sys::socket::accept;
+use nix::sys::stat::{Mode, umask};
+use nix::unistd::{
+    Gid, Uid, chdir, fchdir, pivot_root, read, setgroups, sethostname, setresgid, setresuid, write,
+};
+
+use crate::{devices, mounts, namespaces::Namespaces, process, sys};
+
+/// Everything the init needs, prepared by the parent before the clone.
+pub(crate) struct Plan {
+    pub namespaces: Namespaces,
+    pub rootfs: std::ffi::CString,
+    pub rootfs_propagation: Option<MsFlags>,
+    pub readonly_root: bool,
+    pub mounts: Vec<mounts::Prepared>,
+    /// Populate `/dev` with the default devices (the config mounts a tmpfs there).
+    pub populate_dev: bool,
+    pub process: process::Prepared,
+    pub last_cap: u8,
+}
+
+/// The steps of the init, in order. Their numbers travel in [`Report`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Step {
+    WaitParent = 1,
+    BecomeRoot,
+    Join,
+    RootPropagation,
+    BindRootfs,
+    OpenRootfs,
+    MountDestination,
+    Mount,
+    MountPropagation,
+    Device,
+    PivotRoot,
+    ReadonlyRoot,
+    Hostname,
+    Domainname,
+    Chdir,
+    CwdOutsideRoot,
+    BoundingSet,
+    Groups,
+    SetGid,
+    SetUid,
+    Capabilities,
+    NoNewPrivileges,
+    LookPath,
+    WaitStart,
+    Exec,
+}
+
+const STEPS: [Step; 25] = [
+    Step::WaitParent,
+    Step::BecomeRoot,
+    Step::Join,
+    Step::RootPropagation,
+    Step::BindRootfs,
+    Step::OpenRootfs,
+    Step::MountDestination,
+    Step::Mount,
+    Step::MountPropagation,
+    Step::Device,
+    Step::PivotRoot,
+    Step::ReadonlyRoot,
+    Step::Hostname,
+    Step::Domainname,
+    Step::Chdir,
+    Step::CwdOutsideRoot,
+    Step::BoundingSet,
+    Step::Groups,
+    Step::SetGid,
+    Step::SetUid,
+    Step::Capabilities,
+    Step::NoNewPrivileges,
+    Step::LookPath,
+    Step::WaitStart,
+    Step::Exec,
+];
+
+/// A failed step: which, on which item (mount index, namespace index, ...),
+/// and the errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub step: Step,
+    pub index: u32,
+    pub errno: Errno,
+}
+
+fn fail(step: Step, index: usize) -> impl FnOnce(Errno) -> Failure {
+    move |errno| Failure {
+        step,
+        index: index as u32,
+        errno,
+    }
+}
+
+/// What the init tells the parent: ready, or how it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Report {
+    Ready,
+    Failed(Failure),
+}
+
+impl Report {
+    pub(crate) const SIZE: usize = 16;
+
+    pub(crate) fn encode(self) -> [u8; Self::SIZE] {
+        let (kind, step, index, errno) = match self {
+            Report::Ready => (1u32, 0u32, 0u32, 0i32),
+            Report::Failed(f) => (2, f.step as u32, f.index, f.errno as i32),
+        };
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&kind.to_le_bytes());
+        b[4..8].copy_from_slice(&step.to_le_bytes());
+        b[8..12].copy_from_slice(&index.to_le_bytes());
+        b[12..16].copy_from_slice(&errno.to_le_bytes());
+        b
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Option<Self> {
+        let word = |i: usize| -> Option<[u8; 4]> { b.get(i..i + 4)?.try_into().ok() };
+        let kind = u32::from_le_bytes(word(0)?);
+        let step = u32::from_le_bytes(word(4)?);
+        let index = u32::from_le_bytes(word(8)?);
+        let errno = i32::from_le_bytes(word(12)?);
+        match kind {
+            1 => Some(Report::Ready),
+            2 => Some(Report::Failed(Failure {
+                step: *STEPS.get((step as usize).checked_sub(1)?)?,
+                index,
+                errno: Errno::from_raw(errno),
+            })),
+            _ => None,
+        }
+    }
+}
+
+/// The fds the init uses besides the plan's.
+pub(crate) struct Fds<'a> {
+    /// Its end of the socketpair with the parent.
+    pub channel: BorrowedFd<'a>,
+    /// The listening socket `start` connects to.
+    pub start: BorrowedFd<'a>,
+    /// The sealed exec stub.
+    pub stub: BorrowedFd<'a>,
+}
+
+/// Runs the init to the end: never returns.
+pub(crate) fn run(plan: &mut Plan, fds: &Fds<'_>) -> ! {
+    let failure = match setup(plan, fds) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let _ = write(fds.channel, &Report::Failed(failure).encode());
+    sys::exit_now(1)
+}
+
+fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
+    // Nothing in the container may ptrace or read the init before execve
+    // (CVE-2016-9962); if `create` dies, the init dies with it.
+    let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0, 0);
+    let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0);
+    enter_namespaces(plan, fds)?;
+    umask(Mode::empty());
+    build_rootfs(plan)?;
+    set_names(plan)?;
+    enter_cwd(&plan.process)?;
+    become_user(plan)?;
+    umask(plan.process.umask);
+    plan.process.look_path().map_err(fail(Step::LookPath, 0))?;
+    // Ready: from here the init outlives `create`.
+    let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0);
+    write(fds.channel, &Report::Ready.encode()).map_err(fail(Step::WaitParent, 0))?;
+    wait_for_start(fds.start).map_err(fail(Step::WaitStart, 0))?;
+    exec(plan, fds.stub)
+}
+
+fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
+    if plan.namespaces.new_user() {
+        // The parent writes our id mappings, then releases us.
+        let mut go = [0u8; 1];
+        match read(fds.channel, &mut go) {
+            Ok(1) => {}
+            Ok(_) => return Err(fail(Step::WaitParent, 0)(Errno::EPIPE)),
+            Err(e) => return Err(fail(Step::WaitParent, 0)(e)),
+        }
+        let root = (Uid::from_raw(0), Gid::from_raw(0));
+        setresgid(root.1, root.1, root.1).map_err(fail(Step::BecomeRoot, 0))?;
+        setresuid(root.0, root.0, root.0).map_err(fail(Step::BecomeRoot, 0))?;
+    }
+    for (i, join) in plan.namespaces.joins.iter().enumerate() {
+        setns(join.fd.as_fd(), join.kind).map_err(fail(Step::Join, i))?;
+    }
+    Ok(())
+}
+
+fn build_rootfs(plan: &Plan) -> Result<(), Failure> {
+    let none: Option<&CStr> = None;
+    // Nothing we mount may propagate back to the host.
+    let propagation = MsFlags::MS_REC | MsFlags::MS_SLAVE;
+    mount(none, c"/", none, propagation, none).map_err(fail(Step::RootPropagation, 0))?;
+    let rootfs = plan.rootfs.as_c_str();
+    mount(
+        Some(rootfs),
+        rootfs,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .map_err(fail(Step::BindRootfs, 0))?;
+    let root = nix::fcntl::open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail(Step::OpenRootfs, 0))?;
+    for (i, m) in plan.mounts.iter().enumerate() {
+        mounts::apply(root.as_fd(), m).map_err(|(part, errno)| {
+            let step = match part {
+                mounts::Failed::Destination => Step::MountDestination,
+                mounts::Failed::Mount => Step::Mount,
+                mounts::Failed::Propagation => Step::MountPropagation,
+            };
+            fail(step, i)(errno)
+        })?;
+    }
+    if plan.populate_dev {
+        devices::create_defaults(root.as_fd(), plan.namespaces.new_user()).map_err(
+            |(name, errno)| {
+                let index = devices::DEFAULT
+                    .iter()
+                    .position(|d| d.name == name)
+                    .unwrap_or(devices::DEFAULT.len());
+                fail(Step::Device, index)(errno)
+            },
+        )?;
+    }
+    enter_root(root)?;
+    if let Some(flags) = plan.rootfs_propagation {
+        mount(none, c"/", none, flags, none).map_err(fail(Step::RootPropagation, 1))?;
+    }
+    if plan.readonly_root {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(none, c"/", none, flags, none).map_err(fail(Step::ReadonlyRoot, 0))?;
+    }
+    Ok(())
+}
+
+/// `pivot_root` with the old root stacked under the new one, then detached:
+/// no directory of the host stays reachable.
+fn enter_root(root: OwnedFd) -> Result<(), Failure> {
+    fchdir(root.as_fd()).map_err(fail(Step::PivotRoot, 0))?;
+    pivot_root(c".", c".").map_err(fail(Step::PivotRoot, 1))?;
+    umount2(c".", MntFlags::MNT_DETACH).map_err(fail(Step::PivotRoot, 2))?;
+    chdir(c"/").map_err(fail(Step::PivotRoot, 3))?;
+    drop(root);
+    Ok(())
+}
+
+fn set_names(plan: &Plan) -> Result<(), Failure> {
+    if let Some(name) = &plan.process.hostname {
+        sethostname(std::ffi::OsStr::from_bytes(name.as_bytes()))
+            .map_err(fail(Step::Hostname, 0))?;
+    }
+    if let Some(name) = &plan.process.domainname {
+        sys::setdomainname(name.as_bytes()).map_err(fail(Step::Domainname, 0))?;
+    }
+    Ok(())
+}
+
+/// Enters `process.cwd` and checks that it lies inside the container's root
+/// (CVE-2024-21626: a cwd reached through a leaked fd would not).
+fn enter_cwd(p: &process::Prepared) -> Result<(), Failure> {
+    chdir(p.cwd.as_c_str()).map_err(fail(Step::Chdir, 0))?;
+    let mut buf = [0u8; 4096];
+    let len = sys::getcwd_into(&mut buf).map_err(fail(Step::CwdOutsideRoot, 0))?;
+    if buf.first() != Some(&b'/') || len == 0 {
+        return Err(fail(Step::CwdOutsideRoot, 0)(Errno::EXDEV));
+    }
+    Ok(())
+}
+
+fn become_user(plan: &Plan) -> Result<(), Failure> {
+    let p = &plan.process;
+    p.caps
+        .apply_bounding(plan.last_cap)
+        .map_err(fail(Step::BoundingSet, 0))?;
+    // Keep the permitted set across the uid change; set the final sets after.
+    sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0).map_err(fail(Step::Capabilities, 0))?;
+    if !in_user_namespace_without_setgroups() {
+        setgroups(&p.additional_gids).map_err(fail(Step::Groups, 0))?;
+    }
+    setresgid(p.gid, p.gid, p.gid).map_err(fail(Step::SetGid, 0))?;
+    setresuid(p.uid, p.uid, p.uid).map_err(fail(Step::SetUid, 0))?;
+    sys::prctl(libc::PR_SET_KEEPCAPS, 0, 0).map_err(fail(Step::Capabilities, 0))?;
+    p.caps
+        .apply(plan.last_cap)
+        .map_err(fail(Step::Capabilities, 1))?;
+    if p.no_new_privileges {
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(fail(Step::NoNewPrivileges, 0))?;
+    }
+    Ok(())
+}
+
+/// True in a user namespace whose `setgroups` file says `deny`.
+fn in_user_namespace_without_setgroups() -> bool {
+    let mut buf = [0u8; 8];
+    let Ok(fd) = nix::fcntl::open(
+        c"/proc/self/setgroups",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    matches!(read(fd.as_fd(), &mut buf), Ok(n) if buf[..n].starts_with(b"deny"))
+}
+
+/// Blocks until `start` connects and says go, then acknowledges.
+fn wait_for_start(listener: BorrowedFd<'_>) -> Result<(), Errno> {
+    loop {
+        let conn = accept(listener.as_raw_fd())?;
+        let conn = sys::owned(conn);
+        let mut go = [0u8; 1];
+        if read(conn.as_fd(), &mut go) == Ok(1) {
+            write(conn.as_fd(), &go)?;
+            return Ok(());
+        }
+    }
+}
+
+fn exec(plan: &mut Plan, stub: BorrowedFd<'_>) -> Result<Infallible, Failure> {
+    sys::reset_signals();
+    sys::cloexec_from(3).map_err(fail(Step::Exec, 0))?;
+    let errno = plan.process.exec.exec_stub(stub);
+    Err(fail(Step::Exec, 1)(errno))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_survive_encoding() {
+        for step in STEPS {
+            let r = Report::Failed(Failure {
+                step,
+                index: 7,
+                errno: Errno::ENOENT,
+            });
+            assert_eq!(Report::decode(&r.encode()), Some(r));
+        }
+        assert_eq!(Report::decode(&Report::Ready.encode()), Some(Report::Ready));
+        assert_eq!(Report::decode(&[0u8; 3]), None);
+    }
+}

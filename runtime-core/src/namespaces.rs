@@ -1,0 +1,279 @@
+//! Linux namespaces: which are created by the clone, which are joined by
+//! path, and the user namespace's id mappings and the time namespace's
+//! offsets, all decided and checked before the clone.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sched::{CloneFlags, setns};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// A namespace joined through its file (`linux.namespaces[].path`).
+#[derive(Debug)]
+pub(crate) struct Join {
+    pub kind: CloneFlags,
+    pub fd: OwnedFd,
+    pub path: PathBuf,
+}
+
+/// Every namespace decision for one container.
+#[derive(Debug)]
+pub(crate) struct Namespaces {
+    /// Created by `clone3`.
+    pub new: CloneFlags,
+    /// Joined by the init with `setns`, the user namespace first.
+    pub joins: Vec<Join>,
+    /// pid and time namespaces to join: `setns` on them affects only the
+    /// children of the caller, so the parent joins them around the clone.
+    pub joins_for_children: Vec<Join>,
+    /// `uid_map` and `gid_map` contents for a new user namespace.
+    pub uid_map: String,
+    pub gid_map: String,
+    /// `timens_offsets` contents for a new time namespace.
+    pub time_offsets: Option<String>,
+}
+
+fn flag(kind: LinuxNamespaceType) -> CloneFlags {
+    match kind {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// Fails unless the config gives the container a new namespace of `kind`,
+/// naming the field that needs it.
+pub(crate) fn require_new(spec: &Spec, kind: LinuxNamespaceType, field: &str) -> Result<()> {
+    let own = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == kind && ns.path().is_none()));
+    if own {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("needs a new {kind} namespace in linux.namespaces"),
+        ))
+    }
+}
+
+impl Namespaces {
+    /// Checks `linux.namespaces`, `uidMappings`, `gidMappings` and
+    /// `timeOffsets`, opening the files of namespaces to join.
+    pub(crate) fn from_spec(spec: &Spec) -> Result<Self> {
+        let linux = spec.linux().as_ref();
+        let list = linux
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or_default();
+        let mut ns = Namespaces {
+            new: CloneFlags::empty(),
+            joins: Vec::new(),
+            joins_for_children: Vec::new(),
+            uid_map: String::new(),
+            gid_map: String::new(),
+            time_offsets: None,
+        };
+        let mut seen = CloneFlags::empty();
+        for (i, entry) in list.iter().enumerate() {
+            let kind = flag(entry.typ());
+            if seen.contains(kind) {
+                return Err(Error::invalid(
+                    format!("linux.namespaces[{i}].type"),
+                    format!("{} namespace listed twice", entry.typ()),
+                ));
+            }
+            seen |= kind;
+            match entry.path() {
+                None => ns.new |= kind,
+                Some(path) => {
+                    let join = open_namespace(path.clone(), kind, i)?;
+                    if kind.intersects(CloneFlags::CLONE_NEWPID)
+                        || kind.bits() == libc::CLONE_NEWTIME
+                    {
+                        ns.joins_for_children.push(join);
+                    } else {
+                        ns.joins.push(join);
+                    }
+                }
+            }
+        }
+        // The user namespace is joined first: the others are owned by it.
+        ns.joins
+            .sort_by_key(|j| j.kind != CloneFlags::CLONE_NEWUSER);
+        if !ns.new.contains(CloneFlags::CLONE_NEWNS) {
+            return Err(Error::invalid(
+                "linux.namespaces",
+                "gorae needs a new mount namespace (a \"mount\" entry without a path)",
+            ));
+        }
+        let joins_user = ns.joins.iter().any(|j| j.kind == CloneFlags::CLONE_NEWUSER);
+        if joins_user && !ns.new.is_empty() {
+            return Err(Error::invalid(
+                "linux.namespaces",
+                "joining a user namespace while creating other namespaces is not supported yet",
+            ));
+        }
+        let uid_maps = linux
+            .and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or_default();
+        let gid_maps = linux
+            .and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or_default();
+        if ns.new.contains(CloneFlags::CLONE_NEWUSER) {
+            if uid_maps.is_empty() || gid_maps.is_empty() {
+                return Err(Error::invalid(
+                    "linux.uidMappings",
+                    "a new user namespace needs linux.uidMappings and linux.gidMappings",
+                ));
+            }
+            ns.uid_map = id_map(uid_maps, "linux.uidMappings")?;
+            ns.gid_map = id_map(gid_maps, "linux.gidMappings")?;
+        } else if !uid_maps.is_empty() || !gid_maps.is_empty() {
+            return Err(Error::invalid(
+                "linux.uidMappings",
+                "mappings need a new user namespace in linux.namespaces",
+            ));
+        }
+        if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
+            if ns.new.bits() & libc::CLONE_NEWTIME == 0 {
+                return Err(Error::invalid(
+                    "linux.timeOffsets",
+                    "offsets need a new time namespace in linux.namespaces",
+                ));
+            }
+            let mut text = String::new();
+            for (clock, offset) in offsets {
+                if clock != "monotonic" && clock != "boottime" {
+                    return Err(Error::invalid(
+                        format!("linux.timeOffsets.{clock}"),
+                        "only monotonic and boottime can be offset",
+                    ));
+                }
+                let _ = writeln!(
+                    text,
+                    "{clock} {} {}",
+                    offset.secs().unwrap_or(0),
+                    offset.nanosecs().unwrap_or(0)
+                );
+            }
+            ns.time_offsets = Some(text);
+        }
+        Ok(ns)
+    }
+
+    /// Whether the container gets its own pid namespace (new or joined).
+    pub(crate) fn has_pid_namespace(&self) -> bool {
+        self.new.contains(CloneFlags::CLONE_NEWPID) || !self.joins_for_children.is_empty()
+    }
+
+    /// Whether the init must wait for the parent to write id mappings.
+    pub(crate) fn new_user(&self) -> bool {
+        self.new.contains(CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// The flags the clone itself creates. A new time namespace with offsets
+    /// is made by the parent instead (offsets can only be written before a
+    /// process enters it).
+    pub(crate) fn clone_flags(&self) -> u64 {
+        let mut flags = self.new;
+        if self.time_offsets.is_some() {
+            flags.remove(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME));
+        }
+        flags.bits() as u64
+    }
+}
+
+/// Opens a namespace file and checks it is a namespace of the listed type.
+fn open_namespace(path: PathBuf, kind: CloneFlags, i: usize) -> Result<Join> {
+    let field = format!("linux.namespaces[{i}].path");
+    let file = File::open(&path)
+        .map_err(|e| Error::invalid(&field, format!("{}: {e}", path.display())))?;
+    let fd = OwnedFd::from(file);
+    match sys::namespace_type(fd.as_fd()) {
+        Ok(t) if t == kind.bits() => Ok(Join { kind, fd, path }),
+        _ => Err(Error::invalid(
+            field,
+            format!("{} is not a {} namespace", path.display(), kind_name(kind)),
+        )),
+    }
+}
+
+fn kind_name(kind: CloneFlags) -> &'static str {
+    match kind {
+        CloneFlags::CLONE_NEWNS => "mount",
+        CloneFlags::CLONE_NEWCGROUP => "cgroup",
+        CloneFlags::CLONE_NEWUTS => "uts",
+        CloneFlags::CLONE_NEWIPC => "ipc",
+        CloneFlags::CLONE_NEWUSER => "user",
+        CloneFlags::CLONE_NEWPID => "pid",
+        CloneFlags::CLONE_NEWNET => "network",
+        _ => "time",
+    }
+}
+
+fn id_map(maps: &[LinuxIdMapping], field: &str) -> Result<String> {
+    let mut text = String::new();
+    for (i, m) in maps.iter().enumerate() {
+        if m.size() == 0 {
+            return Err(Error::invalid(
+                format!("{field}[{i}].size"),
+                "must not be 0",
+            ));
+        }
+        let _ = writeln!(text, "{} {} {}", m.container_id(), m.host_id(), m.size());
+    }
+    Ok(text)
+}
+
+/// Runs `f` (the clone) with the parent temporarily in the pid and time
+/// namespaces its children must enter, then returns to its own.
+pub(crate) fn with_namespaces_for_children<T>(
+    ns: &Namespaces,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    if ns.joins_for_children.is_empty() && ns.time_offsets.is_none() {
+        return f();
+    }
+    let own_pid = File::open("/proc/self/ns/pid_for_children")
+        .map_err(|e| Error::io("open", "/proc/self/ns/pid_for_children", e))?;
+    let own_time = File::open("/proc/self/ns/time_for_children")
+        .map_err(|e| Error::io("open", "/proc/self/ns/time_for_children", e))?;
+    let entered = enter_for_children(ns);
+    let result = entered.and_then(|()| f());
+    let restore = setns(own_pid.as_fd(), CloneFlags::CLONE_NEWPID).and_then(|()| {
+        setns(
+            own_time.as_fd(),
+            CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+        )
+    });
+    // Failing to return to our own namespaces would put every later child
+    // of this process in the container's: that must not pass silently.
+    restore.map_err(|errno| Error::sys("setns", "/proc/self/ns/pid_for_children", errno))?;
+    result
+}
+
+fn enter_for_children(ns: &Namespaces) -> Result<()> {
+    for join in &ns.joins_for_children {
+        setns(join.fd.as_fd(), join.kind)
+            .map_err(|errno| Error::sys("setns", &join.path, errno))?;
+    }
+    if let Some(offsets) = &ns.time_offsets {
+        nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+            .map_err(|errno| Error::sys("unshare", "time namespace", errno))?;
+        std::fs::write("/proc/self/timens_offsets", offsets)
+            .map_err(|e| Error::io("write", "/proc/self/timens_offsets", e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! Raw system calls that nix does not wrap. Every `unsafe` block of the crate
+//! lives here, each with the reason it is sound.
+//!
+//! Functions used by the container's init after the clone take only borrowed,
+//! already-built data (`&CStr`, raw pointers prepared by the parent) and never
+//! allocate.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7); libc's constant has the wrong width.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// What `clone3` returned in the process that called it.
+pub enum Cloned {
+    /// We are the new process.
+    Child,
+    /// We are the caller; the child has this pid (in our pid namespace) and pidfd.
+    Parent { pid: Pid, pidfd: OwnedFd },
+}
+
+/// `clone3` without `CLONE_VM`: a fork into new namespaces, returning a pidfd.
+///
+/// # Safety
+/// Like `fork`: the child runs a copy of the caller with a single thread. If
+/// the caller has other threads, the child may only do async-signal-safe work
+/// (no allocation, no locks) until it calls `execve` or `_exit`.
+pub unsafe fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Cloned, Errno> {
+    let mut pidfd: RawFd = -1;
+    // SAFETY: clone_args is plain old data; all-zero is its documented default.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags | libc::CLONE_PIDFD as u64;
+    args.pidfd = std::ptr::addr_of_mut!(pidfd) as u64;
+    args.exit_signal = libc::SIGCHLD as u64;
+    if let Some(fd) = cgroup_fd {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: args is a valid clone_args of the size we pass; without CLONE_VM
+    // the child gets its own copy of the address space and continues here.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::addr_of_mut!(args),
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Cloned::Child),
+        pid => Ok(Cloned::Parent {
+            pid: Pid::from_raw(pid as i32),
+            // SAFETY: with CLONE_PIDFD the kernel stored a new, owned fd here.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// `openat2(dirfd, path, flags, RESOLVE_IN_ROOT | extra)`: resolve `path` as
+/// if `dirfd` were `/`, so that no `..` or symlink ever leaves it.
+pub fn openat2_in_root(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: i32,
+    extra_resolve: u64,
+) -> Result<OwnedFd, Errno> {
+    // SAFETY: open_how is plain old data; zero is the default for every field.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | extra_resolve;
+    // SAFETY: path is NUL-terminated, how is a valid open_how of the given size.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            std::ptr::addr_of!(how),
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `pidfd_open(pid, 0)`.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)`: signals exactly the process the
+/// pidfd refers to, never a process that reused its pid.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
+    // SAFETY: a null siginfo is allowed; other arguments are integers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Marks every fd from `first` upwards close-on-exec.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Sets the permitted, effective and inheritable capability sets (bit masks
+/// of capability numbers) of the calling thread.
+pub fn capset(permitted: u64, effective: u64, inheritable: u64) -> Result<(), Errno> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let half = |mask: u64, high: bool| {
+        if high {
+            (mask >> 32) as u32
+        } else {
+            mask as u32
+        }
+    };
+    let data = [false, true].map(|high| Data {
+        effective: half(effective, high),
+        permitted: half(permitted, high),
+        inheritable: half(inheritable, high),
+    });
+    // SAFETY: header and the two-element data array have the kernel's v3 layout.
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    Errno::result(ret).map(drop)
+}
+
+/// Longest program path the init resolves.
+pub const PATH_MAX: usize = 4096;
+
+/// A program's argv and environment as the NULL-terminated pointer arrays
+/// `execve` takes, built before the clone so that the init does not
+/// allocate. Moving this value never moves the strings, so the pointers stay
+/// valid for its whole life.
+#[derive(Debug)]
+pub struct ExecArgs {
+    path: Box<[u8; PATH_MAX]>,
+    args: Vec<CString>,
+    /// Owns the strings `envp` points to.
+    _env: Vec<CString>,
+    /// `[path, args..., NULL]`: the exec stub's argv.
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl ExecArgs {
+    /// Prepares the arrays for `args` and `env`.
+    pub fn new(args: Vec<CString>, env: Vec<CString>) -> Self {
+        let path = Box::new([0u8; PATH_MAX]);
+        let argv = std::iter::once(path.as_ptr().cast())
+            .chain(args.iter().map(|a| a.as_ptr()))
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        let envp = env
+            .iter()
+            .map(|e| e.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        ExecArgs {
+            path,
+            args,
+            _env: env,
+            argv,
+            envp,
+        }
+    }
+
+    /// The program's argv.
+    pub fn args(&self) -> &[CString] {
+        &self.args
+    }
+
+    /// The buffer that receives the resolved program path (NUL-terminated).
+    pub fn path_mut(&mut self) -> &mut [u8; PATH_MAX] {
+        &mut self.path
+    }
+
+    /// Runs the exec stub behind `stub` (see `sealed`), which executes the
+    /// resolved path with these args and environment. Returns only on failure.
+    pub fn exec_stub(&mut self, stub: BorrowedFd<'_>) -> Errno {
+        self.path[PATH_MAX - 1] = 0;
+        // SAFETY: argv and envp are NULL-terminated arrays of pointers to
+        // NUL-terminated strings (path ends in 0 as just ensured) owned by
+        // self, which outlives the call.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                stub.as_raw_fd(),
+                c"".as_ptr(),
+                self.argv.as_ptr(),
+                self.envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        Errno::last()
+    }
+}
+
+/// Takes ownership of an fd a nix call returned raw.
+pub fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass an fd the kernel just returned to them and that
+    // nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `setdomainname(name)`.
+pub fn setdomainname(name: &[u8]) -> Result<(), Errno> {
+    // SAFETY: name is valid for name.len() bytes.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// `memfd_create(name, flags)`.
+pub fn memfd_create(name: &CStr, flags: u32) -> Result<OwnedFd, Errno> {
+    // SAFETY: name is NUL-terminated; flags are integers.
+    let ret = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret) })
+}
+
+/// Ends the calling process at once, without running destructors or atexit
+/// handlers (which belong to the parent's copy of this memory).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Fills `buf` with the calling process's working directory, returning the
+/// length of the path, without allocating.
+pub fn getcwd_into(buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: buf is valid for writes of buf.len() bytes.
+    let ret = unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) };
+    if ret.is_null() {
+        return Err(Errno::last());
+    }
+    Ok(buf.iter().position(|&b| b == 0).unwrap_or(buf.len()))
+}
+
+/// Resets every signal disposition to the default and unblocks every signal,
+/// so that the container's process starts with a clean signal state.
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition; failures (for
+        // signals the kernel reserves) are harmless and ignored.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty set is a valid mask; sigemptyset initialises it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// The `CLONE_NEW*` type of the namespace behind `fd` (`NS_GET_NSTYPE`).
+pub fn namespace_type(fd: BorrowedFd<'_>) -> Result<i32, Errno> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns an integer.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    Errno::result(ret)
+}
+
+/// `prctl` with integer arguments only.
+pub fn prctl(option: i32, arg2: u64, arg3: u64) -> Result<i32, Errno> {
+    // SAFETY: the options gorae uses take integers, never pointers.
+    let ret = unsafe { libc::prctl(option, arg2, arg3, 0u64, 0u64) };
+    Errno::result(ret)
+}
