@@ -288,9 +288,18 @@ fn set_names(plan: &Plan) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Enters `process.cwd` and checks that it lies inside the container's root
-/// (CVE-2024-21626: a cwd reached through a leaked fd would not).
+/// Enters `process.cwd`, creating it when missing as runc does, and checks
+/// that it lies inside the container's root (CVE-2024-21626: a cwd reached
+/// through a leaked fd would not).
 fn enter_cwd(p: &process::Prepared) -> Result<(), Failure> {
+    if chdir(p.cwd.as_c_str()) == Err(Errno::ENOENT) {
+        for dir in &p.cwd_ancestors {
+            match nix::unistd::mkdir(dir.as_c_str(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(fail(Step::Chdir, 0)(e)),
+            }
+        }
+    }
     chdir(p.cwd.as_c_str()).map_err(fail(Step::Chdir, 0))?;
     let mut buf = [0u8; 4096];
     let len = sys::getcwd_into(&mut buf).map_err(fail(Step::CwdOutsideRoot, 0))?;

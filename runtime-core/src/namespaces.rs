@@ -237,34 +237,37 @@ fn id_map(maps: &[LinuxIdMapping], field: &str) -> Result<String> {
     Ok(text)
 }
 
-/// Runs `f` (the clone) with the parent temporarily in the pid and time
-/// namespaces its children must enter, then returns to its own.
-pub(crate) fn with_namespaces_for_children<T>(
-    ns: &Namespaces,
-    f: impl FnOnce() -> Result<T>,
-) -> Result<T> {
-    if ns.joins_for_children.is_empty() && ns.time_offsets.is_none() {
-        return f();
-    }
-    let own_pid = File::open("/proc/self/ns/pid_for_children")
-        .map_err(|e| Error::io("open", "/proc/self/ns/pid_for_children", e))?;
-    let own_time = File::open("/proc/self/ns/time_for_children")
-        .map_err(|e| Error::io("open", "/proc/self/ns/time_for_children", e))?;
-    let entered = enter_for_children(ns);
-    let result = entered.and_then(|()| f());
-    let restore = setns(own_pid.as_fd(), CloneFlags::CLONE_NEWPID).and_then(|()| {
-        setns(
-            own_time.as_fd(),
-            CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
-        )
-    });
-    // Failing to return to our own namespaces would put every later child
-    // of this process in the container's: that must not pass silently.
-    restore.map_err(|errno| Error::sys("setns", "/proc/self/ns/pid_for_children", errno))?;
-    result
+/// The parent's own pid and time namespaces, to return to after cloning
+/// the init into the ones it must enter (`setns` on those affects only the
+/// caller's future children).
+#[derive(Debug)]
+pub(crate) struct ForChildren {
+    own: Option<(File, File)>,
 }
 
-fn enter_for_children(ns: &Namespaces) -> Result<()> {
+/// Puts the caller's future children in the container's pid and time
+/// namespaces (joined, or a new time namespace with its offsets).
+pub(crate) fn enter_for_children(ns: &Namespaces) -> Result<ForChildren> {
+    if ns.joins_for_children.is_empty() && ns.time_offsets.is_none() {
+        return Ok(ForChildren { own: None });
+    }
+    let open = |p: &str| File::open(p).map_err(|e| Error::io("open", p, e));
+    let own = ForChildren {
+        own: Some((
+            open("/proc/self/ns/pid_for_children")?,
+            open("/proc/self/ns/time_for_children")?,
+        )),
+    };
+    match enter(ns) {
+        Ok(()) => Ok(own),
+        Err(e) => {
+            own.restore()?;
+            Err(e)
+        }
+    }
+}
+
+fn enter(ns: &Namespaces) -> Result<()> {
     for join in &ns.joins_for_children {
         setns(join.fd.as_fd(), join.kind)
             .map_err(|errno| Error::sys("setns", &join.path, errno))?;
@@ -276,4 +279,23 @@ fn enter_for_children(ns: &Namespaces) -> Result<()> {
             .map_err(|e| Error::io("write", "/proc/self/timens_offsets", e))?;
     }
     Ok(())
+}
+
+impl ForChildren {
+    /// Returns the caller to its own namespaces for children. Only the
+    /// parent calls this, never the cloned init.
+    pub(crate) fn restore(self) -> Result<()> {
+        let Some((pid, time)) = self.own else {
+            return Ok(());
+        };
+        // Failing here would put every later child of this process in the
+        // container's namespaces: that must not pass silently.
+        setns(pid.as_fd(), CloneFlags::CLONE_NEWPID)
+            .map_err(|errno| Error::sys("setns", "/proc/self/ns/pid_for_children", errno))?;
+        setns(
+            time.as_fd(),
+            CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+        )
+        .map_err(|errno| Error::sys("setns", "/proc/self/ns/time_for_children", errno))
+    }
 }

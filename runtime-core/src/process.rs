@@ -24,6 +24,8 @@ pub(crate) struct Prepared {
     /// Directories to search for `args[0]`; empty when it holds a `/`.
     pub search: Vec<CString>,
     pub cwd: CString,
+    /// `/a`, `/a/b`, ...: the cwd's ancestors, created when missing.
+    pub cwd_ancestors: Vec<CString>,
     pub uid: Uid,
     pub gid: Gid,
     pub additional_gids: Vec<Gid>,
@@ -78,6 +80,15 @@ impl Prepared {
             exec: sys::ExecArgs::new(args, env),
             search,
             cwd: cstring(&process.cwd().to_string_lossy(), "process.cwd")?,
+            cwd_ancestors: process
+                .cwd()
+                .ancestors()
+                .filter(|a| a.parent().is_some())
+                .map(|a| cstring(&a.to_string_lossy(), "process.cwd"))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .rev()
+                .collect(),
             uid: Uid::from_raw(user.uid()),
             gid: Gid::from_raw(user.gid()),
             additional_gids: user

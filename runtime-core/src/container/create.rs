@@ -165,14 +165,16 @@ fn launch(
     )
     .map_err(|errno| Error::sys("socketpair", "init channel", errno))?;
     let flags = plan.namespaces.clone_flags();
-    let cloned = namespaces::with_namespaces_for_children(&plan.namespaces, || {
-        // SAFETY: the child only runs init::run, which does not allocate,
-        // and ends in execve or _exit.
-        unsafe { sys::clone3(flags, None) }
-            .map_err(|errno| Error::sys("clone3", "container init", errno))
-    })?;
+    let for_children = namespaces::enter_for_children(&plan.namespaces)?;
+    // SAFETY: the child only runs init::run, which does not allocate, and
+    // ends in execve or _exit: it never returns into this function.
+    let cloned = unsafe { sys::clone3(flags, None) };
     let (pid, pidfd) = match cloned {
-        sys::Cloned::Child => {
+        Err(errno) => {
+            for_children.restore()?;
+            return Err(Error::sys("clone3", "container init", errno));
+        }
+        Ok(sys::Cloned::Child) => {
             // The state directory's lock and our end of the channel belong
             // to `create`: the init must not hold them.
             let _ = nix::unistd::close(dir.lock_fd());
@@ -184,14 +186,16 @@ fn launch(
             };
             init::run(plan, &fds)
         }
-        sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
+        Ok(sys::Cloned::Parent { pid, pidfd }) => (pid, pidfd),
     };
+    let restored = for_children.restore();
     drop((theirs, listener, stub));
     let mut guard = InitGuard {
         pid,
         pidfd: &pidfd,
         armed: true,
     };
+    restored?;
     if plan.namespaces.new_user() {
         write_id_maps(pid, &plan.namespaces)?;
         write(&ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;

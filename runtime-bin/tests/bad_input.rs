@@ -1,0 +1,243 @@
+//! Every bad input gets a one-line error naming what is wrong, exit status
+//! 1, and leaves nothing behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Lab;
+use serde_json::json;
+
+/// Creates with the lab's bundle, expects the error, and checks that no
+/// state directory, process or mount is left.
+#[track_caller]
+fn create_fails(lab: &Lab, id: &str, needle: &str) {
+    lab.create(id).expect_error(needle);
+    lab.assert_nothing_left(id);
+}
+
+#[test]
+fn missing_config_json_is_named() {
+    let lab = Lab::new("noconfig", &["true"]);
+    std::fs::remove_file(lab.bundle.join("config.json")).unwrap();
+    create_fails(&lab, "c", "config.json: No such file");
+}
+
+#[test]
+fn malformed_config_json_is_named_with_its_position() {
+    let lab = Lab::new("malformed", &["true"]);
+    std::fs::write(
+        lab.bundle.join("config.json"),
+        "{\"ociVersion\": \"1.0.0\",",
+    )
+    .unwrap();
+    create_fails(&lab, "c", "config.json: EOF while parsing");
+    std::fs::write(lab.bundle.join("config.json"), "{\"ociVersion\": 1}").unwrap();
+    create_fails(&lab, "c", "invalid type: integer `1`, expected a string");
+}
+
+#[test]
+fn config_json_that_is_not_a_regular_file_is_refused() {
+    let lab = Lab::new("fifoconfig", &["true"]);
+    let config = lab.bundle.join("config.json");
+    std::fs::remove_file(&config).unwrap();
+    nix::unistd::mkfifo(&config, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    create_fails(&lab, "c", "config.json: not a regular file");
+}
+
+#[test]
+fn oci_version_whose_major_is_not_one_is_refused() {
+    let lab = Lab::new("version", &["true"]);
+    lab.edit_config(|c| c["ociVersion"] = json!("2.0.0"));
+    create_fails(&lab, "c", "ociVersion: \"2.0.0\" is not a 1.x version");
+    lab.edit_config(|c| {
+        c.as_object_mut().unwrap().remove("ociVersion");
+    });
+    create_fails(&lab, "c", "ociVersion: missing");
+}
+
+#[test]
+fn missing_rootfs_is_named() {
+    let lab = Lab::new("norootfs", &["true"]);
+    lab.edit_config(|c| c["root"]["path"] = json!("nowhere"));
+    create_fails(&lab, "c", "root.path");
+}
+
+#[test]
+fn bad_ids_are_refused_before_anything_is_made() {
+    let lab = Lab::new("badid", &["true"]);
+    for (id, needle) in [
+        ("", "it is empty"),
+        ("a/b", "only letters"),
+        (".", "path component"),
+        ("..", "path component"),
+        ("../escape", "only letters"),
+    ] {
+        lab.create(id).expect_error(needle);
+        assert!(!lab.root.join("escape").exists());
+    }
+    let entries = std::fs::read_dir(&lab.root).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(entries, 0, "something was made in the state root");
+}
+
+#[test]
+fn an_id_that_exists_is_refused_and_the_existing_container_is_untouched() {
+    let lab = Lab::new("exists", &["sleep", "30"]);
+    lab.create("dup").expect_ok();
+    let pid = lab.state("dup")["pid"].clone();
+    lab.create("dup")
+        .expect_error("container with id exists: dup");
+    assert_eq!(lab.state("dup")["pid"], pid);
+    assert_eq!(lab.status("dup"), "created");
+    lab.gorae(&["delete", "--force", "dup"]).expect_ok();
+    lab.assert_nothing_left("dup");
+}
+
+#[test]
+fn a_program_not_in_the_container_is_named() {
+    let lab = Lab::new("noprogram", &["no-such-program", "arg"]);
+    create_fails(
+        &lab,
+        "c",
+        "process.args[0] \"no-such-program\" in $PATH: ENOENT",
+    );
+    lab.edit_config(|c| c["process"]["args"] = json!(["/bin/nowhere"]));
+    create_fails(&lab, "c", "\"/bin/nowhere\"");
+    lab.edit_config(|c| c["process"]["args"] = json!([]));
+    create_fails(&lab, "c", "process.args: empty");
+}
+
+#[test]
+fn a_cwd_that_cannot_be_entered_is_named() {
+    let lab = Lab::new("badcwd", &["true"]);
+    std::fs::write(lab.rootfs().join("afile"), "").unwrap();
+    lab.edit_config(|c| c["process"]["cwd"] = json!("/afile"));
+    create_fails(&lab, "c", "chdir to process.cwd \"/afile\": ENOTDIR");
+    lab.edit_config(|c| c["process"]["cwd"] = json!("relative"));
+    create_fails(&lab, "c", "process.cwd: relative is not absolute");
+}
+
+#[test]
+fn operations_on_a_container_that_does_not_exist_fail() {
+    let lab = Lab::new("nonexistent", &["true"]);
+    for args in [
+        vec!["start", "ghost"],
+        vec!["state", "ghost"],
+        vec!["kill", "ghost"],
+        vec!["delete", "ghost"],
+        vec!["delete", "--force", "ghost"],
+    ] {
+        lab.gorae(&args)
+            .expect_error("container \"ghost\" does not exist");
+    }
+}
+
+#[test]
+fn a_namespace_listed_twice_is_refused() {
+    let lab = Lab::new("nstwice", &["true"]);
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "pid"}))
+    });
+    create_fails(
+        &lab,
+        "c",
+        "linux.namespaces[6].type: pid namespace listed twice",
+    );
+}
+
+#[test]
+fn a_namespace_path_of_another_type_is_refused() {
+    let lab = Lab::new("nswrongtype", &["true"]);
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"][1] = json!({"type": "network", "path": "/proc/self/ns/uts"});
+    });
+    create_fails(
+        &lab,
+        "c",
+        "linux.namespaces[1].path: /proc/self/ns/uts is not a network namespace",
+    );
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"][1] = json!({"type": "network", "path": "/nonexistent/ns"});
+    });
+    create_fails(&lab, "c", "linux.namespaces[1].path: /nonexistent/ns");
+}
+
+#[test]
+fn an_unknown_namespace_type_is_refused() {
+    let lab = Lab::new("nsunknown", &["true"]);
+    lab.edit_config(|c| c["linux"]["namespaces"][0] = json!({"type": "bogus"}));
+    create_fails(&lab, "c", "unknown variant `bogus`");
+}
+
+#[test]
+fn mappings_without_a_user_namespace_are_refused() {
+    let lab = Lab::new("mapsnouserns", &["true"]);
+    lab.edit_config(|c| {
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    create_fails(
+        &lab,
+        "c",
+        "linux.uidMappings: mappings need a new user namespace",
+    );
+}
+
+#[test]
+fn a_user_namespace_without_mappings_is_refused() {
+    let lab = Lab::new("usernsnomaps", &["true"]);
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}))
+    });
+    create_fails(&lab, "c", "needs linux.uidMappings and linux.gidMappings");
+}
+
+#[test]
+fn a_hostname_without_a_uts_namespace_is_refused() {
+    let lab = Lab::new("hostnamenouts", &["true"]);
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "uts");
+    });
+    create_fails(&lab, "c", "hostname: needs a new uts namespace");
+}
+
+#[test]
+fn a_mount_destination_with_dotdot_is_refused() {
+    let lab = Lab::new("mountdotdot", &["true"]);
+    lab.edit_config(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/tmp/../../x", "type": "tmpfs", "source": "tmpfs"}));
+    });
+    create_fails(&lab, "c", "mounts[7].destination: must not contain \"..\"");
+}
+
+#[test]
+fn a_mount_the_kernel_refuses_is_named_and_nothing_is_left() {
+    let lab = Lab::new("mountrefused", &["true"]);
+    lab.edit_config(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/mnt", "type": "nosuchfs", "source": "x"}));
+    });
+    create_fails(&lab, "c", "mount mounts[7] \"x\" onto \"/mnt\": ENODEV");
+}
+
+#[test]
+fn a_bind_mount_of_a_missing_source_is_named() {
+    let lab = Lab::new("bindmissing", &["true"]);
+    lab.edit_config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt", "type": "bind", "source": "/nonexistent/src", "options": ["rbind"]}));
+    });
+    create_fails(&lab, "c", "mounts[7].source: /nonexistent/src");
+}

@@ -1,0 +1,340 @@
+//! Test support: real containers from a busybox bundle built at test time.
+//!
+//! Every [`Lab`] has its own directory under `target/tmp/gorae-tests`: a
+//! state root, a bundle with its own rootfs (busybox hard-linked from the
+//! host's `busybox-static`) and scratch files. Dropping it force-deletes
+//! its containers and removes the directory, so tests run in parallel and
+//! leave nothing behind; `make test` checks that afterwards.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const GORAE: &str = env!("CARGO_BIN_EXE_gorae");
+
+/// Where every test's directory lives; `make test` checks it is empty after.
+pub fn tests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gorae-tests")
+}
+
+/// The host's static busybox and the applets it provides.
+fn busybox() -> &'static (PathBuf, Vec<String>) {
+    static BUSYBOX: OnceLock<(PathBuf, Vec<String>)> = OnceLock::new();
+    BUSYBOX.get_or_init(|| {
+        let path = PathBuf::from("/bin/busybox");
+        assert!(
+            path.exists(),
+            "/bin/busybox is missing: install Debian's busybox-static (make test does)"
+        );
+        let out = Command::new(&path).arg("--list").output().unwrap();
+        let applets = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|a| *a != "busybox")
+            .map(str::to_owned)
+            .collect();
+        (path, applets)
+    })
+}
+
+/// Builds a busybox rootfs at `dir`: `/bin` with busybox and its applets,
+/// the usual empty directories and an `/etc/passwd` and `/etc/group`.
+pub fn make_rootfs(dir: &Path) {
+    let (busybox, applets) = busybox();
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    // A hard link when the target dir shares the host's filesystem, else a copy.
+    if fs::hard_link(busybox, bin.join("busybox")).is_err() {
+        fs::copy(busybox, bin.join("busybox")).unwrap();
+    }
+    for a in applets {
+        std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
+    }
+    for d in ["proc", "sys", "dev", "tmp", "etc", "root", "home/user"] {
+        fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("etc/group"),
+        "root:x:0:\nwheel:x:10:\nuser:x:1000:\n",
+    )
+    .unwrap();
+}
+
+/// The config every test starts from: what `runc spec` gives, minus the
+/// terminal, with the namespaces and mounts real engines pass.
+pub fn base_config(args: &[&str]) -> Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    json!({
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": false},
+        "hostname": "gorae-test",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+            ]
+        }
+    })
+}
+
+/// What a gorae command printed and how it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    #[track_caller]
+    pub fn expect_ok(self) -> Self {
+        assert!(self.ok(), "gorae failed: {self:?}");
+        self
+    }
+
+    /// The message of the one error line on stderr, unquoted from runc's
+    /// text log format (`time="..." level=error msg="..."`).
+    pub fn error_message(&self) -> Option<String> {
+        let line = self.stderr.strip_suffix('\n')?;
+        if line.contains('\n') {
+            return None;
+        }
+        let quoted = line.split_once(" level=error msg=")?.1;
+        serde_json::from_str(quoted).ok()
+    }
+
+    /// Asserts exit status 1 with a one-line error containing `needle`.
+    #[track_caller]
+    pub fn expect_error(self, needle: &str) -> Self {
+        assert_eq!(self.code, Some(1), "expected exit status 1: {self:?}");
+        let msg = self.error_message();
+        assert!(msg.is_some(), "expected one error line: {self:?}");
+        assert!(
+            msg.is_some_and(|m| m.contains(needle)),
+            "error lacks {needle:?}: {self:?}"
+        );
+        self
+    }
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// One test's private world: state root, bundle, scratch directory.
+pub struct Lab {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub bundle: PathBuf,
+    ids: std::sync::Mutex<Vec<String>>,
+}
+
+impl Lab {
+    /// A lab named after the test, with a bundle running `args`.
+    pub fn new(name: &str, args: &[&str]) -> Self {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = tests_dir().join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let bundle = dir.join("bundle");
+        make_rootfs(&bundle.join("rootfs"));
+        let lab = Lab {
+            root: dir.join("root"),
+            bundle,
+            dir,
+            ids: Default::default(),
+        };
+        lab.write_config(&base_config(args));
+        lab
+    }
+
+    pub fn write_config(&self, config: &Value) {
+        fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_vec_pretty(config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn config(&self) -> Value {
+        serde_json::from_slice(&fs::read(self.bundle.join("config.json")).unwrap()).unwrap()
+    }
+
+    /// Edits config.json in place.
+    pub fn edit_config(&self, f: impl FnOnce(&mut Value)) {
+        let mut c = self.config();
+        f(&mut c);
+        self.write_config(&c);
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.bundle.join("rootfs")
+    }
+
+    /// Runs `gorae --root <lab root> args...`; stdout and stderr go to files
+    /// (a created container's init keeps the caller's stdio open).
+    pub fn gorae(&self, args: &[&str]) -> Outcome {
+        if let Some(id) = container_id(args) {
+            let mut ids = self.ids.lock().unwrap();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        fs::create_dir_all(&self.dir).unwrap();
+        let out_path = self.dir.join(format!("out-{n}"));
+        let err_path = self.dir.join(format!("err-{n}"));
+        let status = Command::new(GORAE)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(&self.bundle)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out_path).unwrap())
+            .stderr(fs::File::create(&err_path).unwrap())
+            .status()
+            .unwrap();
+        Outcome {
+            code: status.code(),
+            stdout: fs::read_to_string(&out_path).unwrap(),
+            stderr: fs::read_to_string(&err_path).unwrap(),
+        }
+    }
+
+    /// `gorae run ID` of the bundle; returns what the container printed.
+    pub fn run(&self, id: &str) -> Outcome {
+        self.gorae(&["run", "--bundle", self.bundle.to_str().unwrap(), id])
+    }
+
+    /// Runs the bundle and returns its stdout, asserting success.
+    #[track_caller]
+    pub fn output(&self, id: &str) -> String {
+        self.run(id).expect_ok().stdout
+    }
+
+    pub fn create(&self, id: &str) -> Outcome {
+        self.gorae(&["create", "--bundle", self.bundle.to_str().unwrap(), id])
+    }
+
+    /// The parsed `gorae state ID`.
+    #[track_caller]
+    pub fn state(&self, id: &str) -> Value {
+        let out = self.gorae(&["state", id]).expect_ok();
+        serde_json::from_str(&out.stdout).unwrap()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the container reaches `status` (5 s at most).
+    #[track_caller]
+    pub fn wait_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = self.status(id);
+            if now == status {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id} stayed {now}, never {status}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Asserts nothing of container `id` is left: no state directory and no
+    /// process whose root is this lab's rootfs.
+    #[track_caller]
+    pub fn assert_nothing_left(&self, id: &str) {
+        assert!(
+            !self.root.join(id).exists(),
+            "state dir of {id} left behind"
+        );
+        let rootfs = self.rootfs();
+        let procs = processes_rooted_in(&rootfs);
+        assert!(
+            procs.is_empty(),
+            "processes left in {}: {procs:?}",
+            rootfs.display()
+        );
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let lab = self.dir.to_str().unwrap();
+        assert!(!mounts.contains(lab), "mounts left under {lab}");
+    }
+}
+
+/// The pids of processes whose root directory is `rootfs` (containers').
+pub fn processes_rooted_in(rootfs: &Path) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|r| r == rootfs))
+        .collect()
+}
+
+/// The container id in a gorae command line (its last non-flag word for
+/// the lifecycle commands).
+fn container_id(args: &[&str]) -> Option<String> {
+    let cmd = args.iter().position(|a| ["create", "run"].contains(a))?;
+    let mut words = args[cmd + 1..].iter();
+    let mut id = None;
+    while let Some(w) = words.next() {
+        if ["--bundle", "-b", "--pid-file"].contains(w) {
+            words.next();
+        } else if !w.starts_with('-') {
+            id = Some((*w).to_owned());
+        }
+    }
+    id
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let ids = std::mem::take(&mut *self.ids.lock().unwrap());
+        for id in ids {
+            if self.root.join(&id).exists() {
+                let _ = self.gorae(&["delete", "--force", &id]);
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,325 @@
+//! What the process inside a gorae container actually sees: namespaces,
+//! pid 1, hostname, user, capabilities, cwd, env, mounts, devices.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Lab;
+use serde_json::json;
+
+fn sh(script: &str) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), script.into()]
+}
+
+fn lab(name: &str, script: &str) -> Lab {
+    let args = sh(script);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Lab::new(name, &args)
+}
+
+#[test]
+fn the_container_has_the_configured_hostname() {
+    let lab = lab("hostname", "hostname");
+    assert_eq!(lab.output("h"), "gorae-test\n");
+}
+
+#[test]
+fn the_process_is_pid_1_of_its_own_pid_namespace() {
+    let lab = lab("pid1", "echo $$; ps -o pid,comm; exit 0");
+    let out = lab.output("p");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1"));
+    let procs: Vec<Vec<&str>> = lines
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        procs.len(),
+        2,
+        "only the shell and ps should be visible: {out}"
+    );
+    assert_eq!(procs[0], ["1", "sh"], "{out}");
+    assert_eq!(procs[1][1], "ps", "{out}");
+}
+
+#[test]
+fn every_configured_namespace_differs_from_the_hosts() {
+    let lab = lab(
+        "namespaces",
+        "for n in pid net ipc uts mnt cgroup; do echo $n $(readlink /proc/self/ns/$n); done",
+    );
+    for line in lab.output("n").lines() {
+        let (name, inside) = line.split_once(' ').unwrap();
+        let host = std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap();
+        assert_ne!(
+            inside,
+            host.to_str().unwrap(),
+            "{name} namespace is the host's"
+        );
+    }
+}
+
+#[test]
+fn a_namespace_given_by_path_is_joined() {
+    let lab = lab(
+        "joinns",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/uts",
+    );
+    let target = common::Lab::new("joinns-target", &["sleep", "30"]);
+    target.create("target").expect_ok();
+    let pid = target.state("target")["pid"].as_i64().unwrap();
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"][1] =
+            json!({"type": "network", "path": format!("/proc/{pid}/ns/net")});
+    });
+    let out = lab.output("joiner");
+    let mut lines = out.lines();
+    let target_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let target_uts = std::fs::read_link(format!("/proc/{pid}/ns/uts")).unwrap();
+    assert_eq!(lines.next(), target_net.to_str());
+    assert_ne!(lines.next(), target_uts.to_str());
+    target.gorae(&["delete", "--force", "target"]).expect_ok();
+}
+
+#[test]
+fn user_group_and_additional_groups_are_as_configured() {
+    let lab = lab("user", "id -u; id -g; id -G");
+    lab.edit_config(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20]})
+    });
+    assert_eq!(lab.output("u"), "1000\n1000\n1000 10 20\n");
+}
+
+#[test]
+fn capabilities_are_exactly_the_configured_sets() {
+    let lab = lab("caps", "grep Cap /proc/self/status");
+    let out = lab.output("c");
+    // CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29).
+    let want = format!("{:016x}", (1u64 << 5) | (1 << 10) | (1 << 29));
+    assert!(out.contains(&format!("CapPrm:\t{want}")), "{out}");
+    assert!(out.contains(&format!("CapEff:\t{want}")), "{out}");
+    assert!(out.contains(&format!("CapBnd:\t{want}")), "{out}");
+    assert!(
+        out.contains("CapInh:\t0000000000000000"),
+        "inheritable must stay empty: {out}"
+    );
+    assert!(
+        out.contains("CapAmb:\t0000000000000000"),
+        "ambient must stay empty: {out}"
+    );
+}
+
+#[test]
+fn ambient_and_inheritable_capabilities_are_raised_only_when_asked() {
+    let lab = lab("ambient", "grep -E 'Cap(Inh|Amb|Eff)' /proc/self/status");
+    lab.edit_config(|c| {
+        let caps = json!(["CAP_NET_BIND_SERVICE"]);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["capabilities"] = json!({
+            "bounding": caps, "effective": caps, "permitted": caps,
+            "inheritable": caps, "ambient": caps
+        });
+    });
+    let out = lab.output("a");
+    let want = format!("{:016x}", 1u64 << 10);
+    for set in ["CapInh", "CapAmb", "CapEff"] {
+        assert!(
+            out.contains(&format!("{set}:\t{want}")),
+            "{set} for uid 1000: {out}"
+        );
+    }
+}
+
+#[test]
+fn cwd_and_env_are_as_configured() {
+    let lab = lab(
+        "cwdenv",
+        "pwd; echo \"$GREETING\"; env | sort | grep -E '^(GREETING|PATH)='",
+    );
+    lab.edit_config(|c| {
+        c["process"]["cwd"] = json!("/home/user");
+        c["process"]["env"] = json!(["PATH=/bin", "GREETING=hello world"]);
+    });
+    assert_eq!(
+        lab.output("e"),
+        "/home/user\nhello world\nGREETING=hello world\nPATH=/bin\n"
+    );
+}
+
+#[test]
+fn a_missing_cwd_is_created_as_runc_does() {
+    let lab = lab("cwdmissing", "pwd");
+    lab.edit_config(|c| c["process"]["cwd"] = json!("/work/dir"));
+    assert_eq!(lab.output("t"), "/work/dir\n");
+    assert!(lab.rootfs().join("work/dir").is_dir());
+}
+
+#[test]
+fn the_configured_mounts_are_in_the_containers_mount_table() {
+    let lab = lab("mounts", "cat /proc/self/mountinfo");
+    let out = lab.output("m");
+    let find = |point: &str| {
+        out.lines()
+            .find(|l| l.split(' ').nth(4) == Some(point))
+            .unwrap_or_else(|| panic!("{point} not mounted:\n{out}"))
+            .to_owned()
+    };
+    assert!(find("/proc").contains(" - proc "));
+    let dev = find("/dev");
+    assert!(
+        dev.contains(" - tmpfs ") && dev.contains("nosuid") && dev.contains("mode=755"),
+        "{dev}"
+    );
+    assert!(find("/dev/pts").contains(" - devpts "));
+    assert!(find("/dev/shm").contains(" - tmpfs "));
+    assert!(find("/dev/mqueue").contains(" - mqueue "));
+    let sys = find("/sys");
+    assert!(
+        sys.contains(" - sysfs ") && sys.split(' ').nth(5).unwrap().starts_with("ro"),
+        "{sys}"
+    );
+    let cgroup = find("/sys/fs/cgroup");
+    assert!(
+        cgroup.split(' ').nth(5).unwrap().starts_with("ro"),
+        "{cgroup}"
+    );
+    // No mount point of the host is visible.
+    for line in out.lines() {
+        let point = line.split(' ').nth(4).unwrap();
+        assert!(
+            !point.starts_with("/work") && !point.starts_with("/run"),
+            "host mount visible: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_bind_mount_shows_the_host_directory_read_only() {
+    let lab = lab(
+        "bind",
+        "cat /data/hello; touch /data/new 2>&1 || echo refused",
+    );
+    let data = lab.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("hello"), "from host\n").unwrap();
+    lab.edit_config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind", "source": data, "options": ["rbind", "ro"]
+        }));
+    });
+    let out = lab.output("b");
+    assert!(out.starts_with("from host\n"), "{out}");
+    assert!(
+        out.contains("Read-only file system") && out.ends_with("refused\n"),
+        "{out}"
+    );
+    assert!(!data.join("new").exists());
+}
+
+#[test]
+fn a_readonly_root_refuses_writes() {
+    let lab = lab("readonly", "touch /x 2>&1; echo done");
+    lab.edit_config(|c| c["root"]["readonly"] = json!(true));
+    let out = lab.output("r");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!lab.rootfs().join("x").exists());
+}
+
+#[test]
+fn default_devices_are_real_character_devices() {
+    let lab = lab(
+        "devices",
+        "for d in null zero full random urandom tty; do stat -c '%n %F %t:%T %a' /dev/$d; done; readlink /dev/fd; readlink /dev/ptmx",
+    );
+    let out = lab.output("d");
+    let want = [
+        "/dev/null character special file 1:3 666",
+        "/dev/zero character special file 1:5 666",
+        "/dev/full character special file 1:7 666",
+        "/dev/random character special file 1:8 666",
+        "/dev/urandom character special file 1:9 666",
+        "/dev/tty character special file 5:0 666",
+        "/proc/self/fd",
+        "pts/ptmx",
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn no_new_privileges_is_set_when_asked_and_not_otherwise() {
+    let lab = lab("nnp", "grep NoNewPrivs /proc/self/status");
+    assert_eq!(lab.output("n1"), "NoNewPrivs:\t1\n");
+    lab.edit_config(|c| c["process"]["noNewPrivileges"] = json!(false));
+    assert_eq!(lab.output("n0"), "NoNewPrivs:\t0\n");
+}
+
+#[test]
+fn a_user_namespace_maps_ids_as_configured() {
+    let lab = lab(
+        "userns",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox",
+    );
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}, {"containerID": 1, "hostID": 100001, "size": 65535}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}, {"containerID": 1, "hostID": 100001, "size": 65535}]);
+        // sysfs and cgroup cannot be mounted from a user namespace without
+        // its own network namespace being owned by it; keep what can be.
+        c["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "cgroup");
+    });
+    let out = lab.output("un");
+    let lines: Vec<_> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "0 0 1",
+            "1 100001 65535",
+            "0 0 1",
+            "1 100001 65535",
+            "0",
+            "0"
+        ]
+    );
+}
+
+#[test]
+fn a_time_namespace_offsets_the_boottime_clock() {
+    let lab = lab("timens", "cut -d. -f1 /proc/uptime");
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
+    });
+    let uptime: u64 = lab.output("t").trim().parse().unwrap();
+    assert!(uptime >= 86_400_000, "uptime {uptime} not offset");
+}
+
+#[test]
+fn the_program_is_found_in_the_containers_path() {
+    let lab = Lab::new("lookpath", &["busybox", "echo", "found"]);
+    lab.edit_config(|c| c["process"]["env"] = json!(["PATH=/nonexistent:/bin"]));
+    assert_eq!(lab.output("l"), "found\n");
+}
+
+#[test]
+fn start_turns_the_waiting_init_into_the_program() {
+    let lab = Lab::new("initexe", &["sleep", "30"]);
+    lab.create("d").expect_ok();
+    let pid = lab.state("d")["pid"].as_i64().unwrap();
+    let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    let waiting = exe();
+    assert!(waiting.to_str().unwrap().contains("gorae"), "{waiting:?}");
+    lab.gorae(&["start", "d"]).expect_ok();
+    // start returns once the init is released; its execve follows.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !exe().ends_with("busybox") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(exe().ends_with("busybox"), "the init runs {:?}", exe());
+    lab.gorae(&["delete", "--force", "d"]).expect_ok();
+}

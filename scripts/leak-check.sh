@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Fails when a test run left anything behind: test directories (state dirs,
+# bundles), mounts, processes running in a test rootfs, cgroups named for
+# gorae.
+set -u
+cd "$(dirname "$0")/.."
+tests_dir=$PWD/target/tmp/gorae-tests
+leaks=()
+
+if [ -d "$tests_dir" ] && [ -n "$(ls -A "$tests_dir")" ]; then
+  leaks+=("test directories (state dirs, bundles): $(ls "$tests_dir" | head -5 | tr '\n' ' ')")
+fi
+mounts=$(awk '{print $5}' /proc/self/mountinfo | grep -E 'gorae' | head -5)
+[ -n "$mounts" ] && leaks+=("mounts: $(echo $mounts)")
+procs=""
+for p in /proc/[0-9]*; do
+  root=$(readlink "$p/root" 2>/dev/null) || continue
+  case $root in "$tests_dir"/*) procs+="${p#/proc/} " ;; esac
+done
+stray=$(ps -eo pid=,args= | grep -E '[g]orae (create|start|run|exec)' | awk '{print $1}' | tr '\n' ' ')
+procs+=$stray
+[ -n "${procs// /}" ] && leaks+=("processes: $procs")
+cgroups=$(find /sys/fs/cgroup -type d -name '*gorae*' 2>/dev/null | head -5)
+[ -n "$cgroups" ] && leaks+=("cgroups: $(echo $cgroups)")
+
+if [ ${#leaks[@]} -gt 0 ]; then
+  echo "leak check: FAILED, the test run left:" >&2
+  printf '  %s\n' "${leaks[@]}" >&2
+  exit 1
+fi
+echo "leak check: nothing left behind (test dirs, mounts, processes, cgroups)"
