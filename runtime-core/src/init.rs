@@ -23,7 +23,9 @@ use nix::unistd::{
     Gid, Uid, chdir, fchdir, pivot_root, read, setgroups, sethostname, setresgid, setresuid, write,
 };
 
-use crate::{devices, mounts, namespaces::Namespaces, process, sys};
+use crate::{
+    devices, masks, mounts, namespaces::Namespaces, process, rlimits, scheduling, sys, sysctl,
+};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub(crate) struct Plan {
@@ -36,6 +38,12 @@ pub(crate) struct Plan {
     pub populate_dev: bool,
     pub process: process::Prepared,
     pub last_cap: u8,
+    pub masks: masks::Masks,
+    pub sysctl: Vec<sysctl::Setting>,
+    pub rlimits: Vec<rlimits::Limit>,
+    pub scheduling: scheduling::Scheduling,
+    /// Written by the parent before it releases the init.
+    pub oom_score_adj: Option<i32>,
 }
 
 /// The steps of the init, in order. Their numbers travel in [`Report`].
@@ -67,9 +75,18 @@ pub(crate) enum Step {
     LookPath,
     WaitStart,
     Exec,
+    Sysctl,
+    DevNull,
+    MaskedPath,
+    ReadonlyPath,
+    Rlimit,
+    Scheduler,
+    IoPriority,
+    Affinity,
+    Personality,
 }
 
-const STEPS: [Step; 25] = [
+const STEPS: [Step; 34] = [
     Step::WaitParent,
     Step::BecomeRoot,
     Step::Join,
@@ -95,6 +112,15 @@ const STEPS: [Step; 25] = [
     Step::LookPath,
     Step::WaitStart,
     Step::Exec,
+    Step::Sysctl,
+    Step::DevNull,
+    Step::MaskedPath,
+    Step::ReadonlyPath,
+    Step::Rlimit,
+    Step::Scheduler,
+    Step::IoPriority,
+    Step::Affinity,
+    Step::Personality,
 ];
 
 /// A failed step: which, on which item (mount index, namespace index, ...),
@@ -180,11 +206,14 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     // (CVE-2016-9962); if `create` dies, the init dies with it.
     let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0, 0);
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0);
+    scheduling::apply_initial(&plan.scheduling).map_err(scheduling_failure)?;
     enter_namespaces(plan, fds)?;
     umask(Mode::empty());
     build_rootfs(plan)?;
     set_names(plan)?;
     enter_cwd(&plan.process)?;
+    rlimits::apply(&plan.rlimits).map_err(|(i, e)| fail(Step::Rlimit, i)(e))?;
+    scheduling::apply_priorities(&plan.scheduling).map_err(scheduling_failure)?;
     become_user(plan)?;
     umask(plan.process.umask);
     plan.process.look_path().map_err(fail(Step::LookPath, 0))?;
@@ -192,18 +221,29 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0);
     write(fds.channel, &Report::Ready.encode()).map_err(fail(Step::WaitParent, 0))?;
     wait_for_start(fds.start).map_err(fail(Step::WaitStart, 0))?;
+    scheduling::apply_final(&plan.scheduling).map_err(scheduling_failure)?;
     exec(plan, fds.stub)
 }
 
+fn scheduling_failure((part, errno): (scheduling::Failed, Errno)) -> Failure {
+    let step = match part {
+        scheduling::Failed::Affinity => Step::Affinity,
+        scheduling::Failed::Scheduler => Step::Scheduler,
+        scheduling::Failed::IoPriority => Step::IoPriority,
+        scheduling::Failed::Personality => Step::Personality,
+    };
+    fail(step, 0)(errno)
+}
+
 fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
+    // The parent writes our id mappings and oom score, then releases us.
+    let mut go = [0u8; 1];
+    match read(fds.channel, &mut go) {
+        Ok(1) => {}
+        Ok(_) => return Err(fail(Step::WaitParent, 0)(Errno::EPIPE)),
+        Err(e) => return Err(fail(Step::WaitParent, 0)(e)),
+    }
     if plan.namespaces.new_user() {
-        // The parent writes our id mappings, then releases us.
-        let mut go = [0u8; 1];
-        match read(fds.channel, &mut go) {
-            Ok(1) => {}
-            Ok(_) => return Err(fail(Step::WaitParent, 0)(Errno::EPIPE)),
-            Err(e) => return Err(fail(Step::WaitParent, 0)(e)),
-        }
         let root = (Uid::from_raw(0), Gid::from_raw(0));
         setresgid(root.1, root.1, root.1).map_err(fail(Step::BecomeRoot, 0))?;
         setresuid(root.0, root.0, root.0).map_err(fail(Step::BecomeRoot, 0))?;
@@ -259,6 +299,18 @@ fn build_rootfs(plan: &Plan) -> Result<(), Failure> {
     if let Some(flags) = plan.rootfs_propagation {
         mount(none, c"/", none, flags, none).map_err(fail(Step::RootPropagation, 1))?;
     }
+    let root = nix::fcntl::open(
+        c"/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail(Step::OpenRootfs, 1))?;
+    sysctl::apply(root.as_fd(), &plan.sysctl).map_err(|(i, e)| fail(Step::Sysctl, i)(e))?;
+    masks::apply(root.as_fd(), &plan.masks).map_err(|(part, errno)| match part {
+        masks::Failed::DevNull => fail(Step::DevNull, 0)(errno),
+        masks::Failed::Masked(i) => fail(Step::MaskedPath, i)(errno),
+        masks::Failed::Readonly(i) => fail(Step::ReadonlyPath, i)(errno),
+    })?;
     if plan.readonly_root {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         mount(none, c"/", none, flags, none).map_err(fail(Step::ReadonlyRoot, 0))?;

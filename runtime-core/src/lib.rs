@@ -27,12 +27,16 @@ mod container;
 mod devices;
 mod error;
 mod init;
+mod masks;
 mod mounts;
 pub mod namespaces;
 mod process;
+mod rlimits;
+mod scheduling;
 mod sealed;
 pub mod state;
 mod sys;
+mod sysctl;
 
 pub use container::{CreateOptions, Created, DEFAULT_ROOT, Runtime};
 pub use error::{Error, Result};

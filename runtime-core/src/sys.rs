@@ -313,3 +313,79 @@ pub fn prctl(option: i32, arg2: u64, arg3: u64) -> Result<i32, Errno> {
     let ret = unsafe { libc::prctl(option, arg2, arg3, 0u64, 0u64) };
     Errno::result(ret)
 }
+
+/// `struct sched_attr` of `sched_setattr(2)`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    /// Size of this structure.
+    pub size: u32,
+    /// `SCHED_*` policy.
+    pub policy: u32,
+    /// `SCHED_FLAG_*` flags.
+    pub flags: u64,
+    /// Nice value (SCHED_OTHER, SCHED_BATCH).
+    pub nice: i32,
+    /// Static priority (SCHED_FIFO, SCHED_RR).
+    pub priority: u32,
+    /// SCHED_DEADLINE runtime, ns.
+    pub runtime: u64,
+    /// SCHED_DEADLINE deadline, ns.
+    pub deadline: u64,
+    /// SCHED_DEADLINE period, ns.
+    pub period: u64,
+}
+
+/// `sched_setattr(0, attr, 0)` for the calling thread.
+pub fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
+    let mut attr = *attr;
+    attr.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: attr is a valid sched_attr (VER0 layout) of the size it states.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, prio)` for the calling process.
+pub fn ioprio_set(prio: i32) -> Result<(), Errno> {
+    const IOPRIO_WHO_PROCESS: i32 = 1;
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) };
+    Errno::result(ret).map(drop)
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], {set, clear})`:
+/// changes the flags of the mount behind `fd` (and of all below it).
+pub fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+) -> Result<(), Errno> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: the path is an empty C string and attr a valid mount_attr of
+    // the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}

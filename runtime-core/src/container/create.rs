@@ -21,7 +21,7 @@ use crate::mounts;
 use crate::namespaces::{self, Namespaces};
 use crate::process;
 use crate::state::{ProcessId, START_SOCKET, Saved, StateDir, rfc3339_now};
-use crate::{capabilities, sealed, sys};
+use crate::{capabilities, masks, rlimits, scheduling, sealed, sys, sysctl};
 
 /// Options of `create` beyond the id.
 #[derive(Debug, Clone, Default)]
@@ -76,11 +76,11 @@ impl Runtime {
 fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     let spec = &bundle.spec;
     let namespaces = Namespaces::from_spec(spec)?;
-    let process = spec
+    let process_spec = spec
         .process()
         .as_ref()
         .ok_or_else(|| Error::invalid("process", "missing"))?;
-    let (process, unknown_caps) = process::Prepared::from_spec(spec, process)?;
+    let (process, unknown_caps) = process::Prepared::from_spec(spec, process_spec)?;
     let linux = spec.linux().as_ref();
     let rootfs_propagation = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
@@ -108,7 +108,6 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     let rootfs = CString::new(bundle.rootfs.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::invalid("root.path", "contains a NUL byte"))?;
     let plan = Plan {
-        namespaces,
         rootfs,
         rootfs_propagation,
         readonly_root: spec
@@ -118,8 +117,14 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
             .unwrap_or(false),
         mounts: prepared,
         populate_dev,
+        masks: masks::Masks::from_spec(spec)?,
+        sysctl: sysctl::prepare(spec, &namespaces)?,
+        rlimits: rlimits::prepare(process_spec)?,
+        scheduling: scheduling::Scheduling::from_spec(spec)?,
+        namespaces,
         process,
         last_cap: capabilities::last_cap(),
+        oom_score_adj: process_spec.oom_score_adj(),
     };
     let warnings = unknown_caps
         .into_iter()
@@ -198,8 +203,13 @@ fn launch(
     restored?;
     if plan.namespaces.new_user() {
         write_id_maps(pid, &plan.namespaces)?;
-        write(&ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
     }
+    if let Some(score) = plan.oom_score_adj {
+        let path = format!("/proc/{pid}/oom_score_adj");
+        fs::write(&path, score.to_string())
+            .map_err(|e| Error::io("write process.oomScoreAdj to", path, e))?;
+    }
+    write(&ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
     wait_ready(&ours, plan, pid)?;
     saved.init = ProcessId::of(pid);
     if saved.init.is_none() {
@@ -299,6 +309,36 @@ fn describe(plan: &Plan, f: init::Failure) -> Error {
         ),
         Step::WaitStart => ("wait for start", String::new()),
         Step::Exec => ("exec", format!("{:?}", plan.process.program())),
+        Step::Sysctl => (
+            "write linux.sysctl",
+            plan.sysctl
+                .get(i)
+                .map(|s| s.key.clone())
+                .unwrap_or_default(),
+        ),
+        Step::DevNull => (
+            "check /dev/null is the 1:3 character device, for",
+            "linux.maskedPaths".into(),
+        ),
+        Step::MaskedPath => (
+            "mask linux.maskedPaths",
+            format!("{:?}", plan.masks.masked.get(i)),
+        ),
+        Step::ReadonlyPath => (
+            "make read-only linux.readonlyPaths",
+            format!("{:?}", plan.masks.readonly.get(i)),
+        ),
+        Step::Rlimit => (
+            "setrlimit process.rlimits",
+            plan.rlimits
+                .get(i)
+                .map(|l| crate::rlimits::name(l.resource))
+                .unwrap_or_default(),
+        ),
+        Step::Scheduler => ("sched_setattr process.scheduler", String::new()),
+        Step::IoPriority => ("ioprio_set process.ioPriority", String::new()),
+        Step::Affinity => ("sched_setaffinity process.execCPUAffinity", String::new()),
+        Step::Personality => ("personality linux.personality", String::new()),
     };
     Error::Init {
         step,

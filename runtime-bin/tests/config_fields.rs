@@ -1,0 +1,233 @@
+//! Linux fields of `config.json` beyond the basics, each checked from
+//! inside the running container: masked and read-only paths, sysctl,
+//! rlimits, oom score, scheduler, I/O priority, CPU affinity, personality,
+//! umask, domainname.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Lab;
+use serde_json::json;
+
+fn lab(name: &str, script: &str) -> Lab {
+    Lab::new(name, &["sh", "-c", script])
+}
+
+#[test]
+fn masked_paths_hide_files_and_directories_and_skip_missing_ones() {
+    let lab = lab(
+        "masked",
+        "wc -c < /etc/secret; ls -A /secret | wc -l; stat -c '%F' /secret; echo end",
+    );
+    std::fs::write(lab.rootfs().join("etc/secret"), "hidden").unwrap();
+    std::fs::create_dir_all(lab.rootfs().join("secret")).unwrap();
+    std::fs::write(lab.rootfs().join("secret/key"), "hidden").unwrap();
+    lab.edit_config(|c| {
+        c["linux"]["maskedPaths"] =
+            json!(["/etc/secret", "/secret", "/proc/kcore", "/does/not/exist"]);
+    });
+    assert_eq!(lab.output("m"), "0\n0\ndirectory\nend\n");
+    assert_eq!(
+        std::fs::read_to_string(lab.rootfs().join("secret/key")).unwrap(),
+        "hidden"
+    );
+}
+
+#[test]
+fn masking_refuses_a_dev_null_that_is_not_the_null_device() {
+    // CVE-2025-31133: with /dev from the image, /dev/null may be a symlink
+    // to a file the container wants writable; masking must not bind it.
+    let lab = lab("badnull", "true");
+    std::fs::write(lab.rootfs().join("etc/target"), "x").unwrap();
+    std::os::unix::fs::symlink("/etc/target", lab.rootfs().join("dev/null")).unwrap();
+    lab.edit_config(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+        c["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+    });
+    lab.create("n")
+        .expect_error("check /dev/null is the 1:3 character device");
+    lab.assert_nothing_left("n");
+}
+
+#[test]
+fn readonly_paths_refuse_writes_including_their_submounts() {
+    let lab = lab(
+        "readonlypaths",
+        "touch /data/f 2>&1 | grep -c Read-only; touch /data/sub/f 2>&1 | grep -c Read-only; \
+         (echo 1 > /proc/sys/kernel/shm_rmid_forced) 2>&1 | grep -c Read-only; echo end",
+    );
+    lab.edit_config(|c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs"}));
+        m.push(json!({"destination": "/data/sub", "type": "tmpfs", "source": "tmpfs"}));
+        c["linux"]["readonlyPaths"] = json!(["/data", "/proc/sys", "/nope"]);
+    });
+    assert_eq!(lab.output("r"), "1\n1\n1\nend\n");
+}
+
+#[test]
+fn namespaced_sysctls_are_set_inside_the_container() {
+    let lab = lab(
+        "sysctl",
+        "cat /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax",
+    );
+    let host_shmmax = std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap();
+    lab.edit_config(|c| {
+        c["linux"]["sysctl"] = json!({
+            "kernel.shmmax": "4096000",
+            "net.ipv4.ip_forward": "1",
+            "kernel.msgmax": "4000"
+        });
+    });
+    assert_eq!(lab.output("s"), "4096000\n1\n4000\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(),
+        host_shmmax
+    );
+}
+
+#[test]
+fn sysctls_the_host_would_see_are_refused() {
+    let lab = lab("sysctlhost", "true");
+    lab.edit_config(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"}));
+    lab.create("v")
+        .expect_error("linux.sysctl.vm.swappiness: is not namespaced");
+    lab.edit_config(|c| {
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "network");
+    });
+    lab.create("n")
+        .expect_error("linux.sysctl.net.ipv4.ip_forward: belongs to a namespace");
+    lab.edit_config(|c| c["linux"]["sysctl"] = json!({"kernel/../../x": "1"}));
+    lab.create("p").expect_error("is not a sysctl name");
+    lab.assert_nothing_left("v");
+}
+
+#[test]
+fn rlimits_are_set_as_configured() {
+    let lab = lab(
+        "rlimits",
+        "grep -E 'open files|core file' /proc/self/limits",
+    );
+    lab.edit_config(|c| {
+        c["process"]["rlimits"] = json!([
+            {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024},
+            {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+        ]);
+    });
+    let out = lab.output("l");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0][4..7], ["0", "0", "bytes"], "{out}");
+    assert_eq!(rows[1][3..6], ["512", "1024", "files"], "{out}");
+}
+
+#[test]
+fn an_rlimit_above_the_hard_limit_is_refused_naming_it() {
+    let lab = lab("rlimithigh", "true");
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    lab.edit_config(|c| {
+        c["process"]["rlimits"] =
+            json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": hard + 1}]);
+    });
+    lab.create("h")
+        .expect_error("process.rlimits[0]: RLIMIT_NOFILE: hard limit");
+    lab.edit_config(|c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}]);
+    });
+    lab.create("s")
+        .expect_error("soft limit 2048 is above hard limit 1024");
+    lab.edit_config(|c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}])
+    });
+    lab.create("u")
+        .expect_error("unknown variant `RLIMIT_BOGUS`");
+    lab.edit_config(|c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": -1, "hard": 1}])
+    });
+    lab.create("n").expect_error("invalid value: integer `-1`");
+    lab.assert_nothing_left("h");
+}
+
+#[test]
+fn oom_score_adj_umask_and_domainname_are_as_configured() {
+    let lab = lab(
+        "oomumask",
+        "cat /proc/self/oom_score_adj; umask; cat /proc/sys/kernel/domainname",
+    );
+    lab.edit_config(|c| {
+        c["process"]["oomScoreAdj"] = json!(500);
+        c["process"]["user"]["umask"] = json!(0o077);
+        c["domainname"] = json!("example.test");
+    });
+    assert_eq!(lab.output("o"), "500\n0077\nexample.test\n");
+}
+
+#[test]
+fn scheduler_and_io_priority_are_as_configured() {
+    // /proc/self/stat: field 19 is nice, 41 the policy (3 = SCHED_BATCH).
+    let lab = lab("sched", "cut -d' ' -f19,41 /proc/self/stat; ionice -p $$");
+    lab.edit_config(|c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    });
+    assert_eq!(lab.output("s"), "5 3\nidle\n");
+}
+
+#[test]
+fn invalid_scheduling_values_are_refused_naming_the_field() {
+    let lab = lab("badsched", "true");
+    lab.edit_config(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "nice": 40}));
+    lab.create("a")
+        .expect_error("process.scheduler.nice: 40 is outside -20..19");
+    lab.edit_config(|c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "priority": 5})
+    });
+    lab.create("b").expect_error("process.scheduler.priority");
+    lab.edit_config(|c| {
+        c["process"].as_object_mut().unwrap().remove("scheduler");
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 9});
+    });
+    lab.create("c")
+        .expect_error("process.ioPriority.priority: 9 is outside 0..7");
+    lab.edit_config(|c| {
+        c["process"].as_object_mut().unwrap().remove("ioPriority");
+        c["process"]["execCPUAffinity"] = json!({"final": "0-abc"});
+    });
+    lab.create("d")
+        .expect_error("Invalid execCPUAffinity format: 0-abc");
+    lab.assert_nothing_left("d");
+}
+
+#[test]
+fn cpu_affinity_final_is_applied_before_exec() {
+    let lab = lab("affinity", "grep Cpus_allowed_list /proc/self/status");
+    lab.edit_config(|c| c["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"}));
+    let expected = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        "1"
+    } else {
+        "0"
+    };
+    if expected == "0" {
+        lab.edit_config(|c| {
+            c["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0"})
+        });
+    }
+    assert_eq!(lab.output("a"), format!("Cpus_allowed_list:\t{expected}\n"));
+}
+
+#[test]
+fn personality_linux32_reports_a_32_bit_machine() {
+    let lab = lab("personality", "uname -m");
+    lab.edit_config(|c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
+    assert_eq!(lab.output("p"), "i686\n");
+}
