@@ -57,7 +57,7 @@ fn i386_syscall_is_killed_when_x86_is_not_listed() {
         return;
     }
     let f = filter(&profile(r#""SCMP_ARCH_X86_64""#));
-    assert_killed_by_sigsys(with_filter(&f, || i386_getpid()));
+    assert_killed_by_sigsys(with_filter(&f, i386_getpid));
 }
 
 #[test]
