@@ -63,3 +63,16 @@ pub fn raw_syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
 pub fn getpid_with(args: [u64; 6]) -> i64 {
     raw_syscall(libc::SYS_getpid, args)
 }
+
+/// Forks a child that runs `body` and exits with its result; does not wait.
+pub fn spawn_child(body: impl FnOnce() -> i32) -> nix::unistd::Pid {
+    // SAFETY: as in `in_child`.
+    match unsafe { fork() }.unwrap() {
+        ForkResult::Child => {
+            let code = body();
+            // SAFETY: as in `in_child`.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => child,
+    }
+}
