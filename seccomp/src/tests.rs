@@ -1,12 +1,400 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::{Error, compile, parse_profile};
+use oci_spec::runtime::{Arch, LinuxSeccompAction};
+
+use crate::arch::Host;
+use crate::compile::{SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_TSYNC_ESRCH};
+use crate::syscalls::{self, lookup};
+use crate::{ErrnoField, Error, compile, parse_profile};
+
+fn compile_json(json: &str) -> Result<crate::Filter, Error> {
+    compile(&parse_profile(json)?)
+}
+
+fn with_rule(rule: &str) -> String {
+    format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{rule}]}}"#)
+}
 
 #[test]
-fn minimal_profile_compiles() {
-    let profile = parse_profile(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#).unwrap();
-    let filter = compile(&profile).unwrap();
-    assert!(filter.instruction_count() > 0);
-    assert!(!filter.needs_listener());
-    let _: Option<Error> = None;
+fn unknown_action_operator_flag_and_arch_are_rejected_at_parse() {
+    for json in [
+        r#"{"defaultAction": "SCMP_ACT_MAYBE"}"#,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FAST"]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}"#,
+        &with_rule(
+            r#"{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ABOUT"}]}"#,
+        ),
+    ] {
+        assert!(
+            matches!(parse_profile(json), Err(Error::ProfileJson(_))),
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn arg_index_above_5_names_rule_and_arg() {
+    let json = with_rule(
+        r#"{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}"#,
+    );
+    let err = compile_json(&json).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ArgIndex {
+                rule: 0,
+                arg: 1,
+                index: 6
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "seccomp syscalls[0].args[1].index: 6 is not in 0..=5"
+    );
+}
+
+#[test]
+fn errno_ret_on_an_action_without_data_is_rejected() {
+    let err = compile_json(&with_rule(
+        r#"{"names": ["read"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}"#,
+    ))
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::RuleErrnoRet {
+            rule: 0,
+            action: LinuxSeccompAction::ScmpActAllow
+        }
+    ));
+    let err =
+        compile_json(r#"{"defaultAction": "SCMP_ACT_KILL", "defaultErrnoRet": 1}"#).unwrap_err();
+    assert!(matches!(err, Error::DefaultErrnoRet { .. }));
+    let err = compile_json(r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 65536}"#)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::ErrnoRetRange {
+            field: ErrnoField::Default,
+            value: 65536
+        }
+    ));
+}
+
+#[test]
+fn listener_path_and_notify_rules_go_together() {
+    let notify = r#"{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}"#;
+    let err = compile_json(&with_rule(notify)).unwrap_err();
+    assert!(matches!(err, Error::NotifyWithoutListenerPath { rule: 0 }));
+    let err =
+        compile_json(r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}"#)
+            .unwrap_err();
+    assert!(matches!(err, Error::ListenerPathWithoutNotify));
+    let err =
+        compile_json(r#"{"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a"}"#).unwrap_err();
+    assert!(matches!(err, Error::NotifyDefaultAction));
+}
+
+#[test]
+fn notify_sets_new_listener_and_tsync_esrch() {
+    let json = format!(
+        r#"{{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+            "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            "syscalls": [{}]}}"#,
+        r#"{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}"#
+    );
+    let filter = compile_json(&json).unwrap();
+    assert!(filter.needs_listener());
+    assert_eq!(
+        filter.flags(),
+        1 | SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC_ESRCH | 32
+    );
+}
+
+#[test]
+fn wait_killable_recv_is_dropped_without_a_listener() {
+    let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}"#;
+    assert_eq!(compile_json(json).unwrap().flags(), 0);
+}
+
+#[test]
+fn architecture_of_another_host_is_rejected() {
+    let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"]}"#;
+    let err = compile_json(json).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::ForeignArchitecture {
+            arch: Arch::ScmpArchS390x
+        }
+    ));
+}
+
+#[test]
+fn compat_architectures_of_both_hosts_are_known() {
+    let x86 = Host::for_arch(Arch::ScmpArchX86_64);
+    for arch in [
+        Arch::ScmpArchNative,
+        Arch::ScmpArchX86_64,
+        Arch::ScmpArchX86,
+        Arch::ScmpArchX32,
+    ] {
+        assert!(x86.abi(arch).is_ok(), "{arch}");
+    }
+    assert!(x86.abi(Arch::ScmpArchArm).is_err());
+    let arm = Host::for_arch(Arch::ScmpArchAarch64);
+    assert!(arm.abi(Arch::ScmpArchArm).is_ok());
+    assert!(arm.abi(Arch::ScmpArchX86).is_err());
+}
+
+#[test]
+fn unknown_syscall_names_are_skipped_and_reported() {
+    let json =
+        with_rule(r#"{"names": ["read", "no_such_call", "read"], "action": "SCMP_ACT_ERRNO"}"#);
+    let filter = compile_json(&json).unwrap();
+    assert_eq!(filter.unknown_syscalls(), ["no_such_call"]);
+}
+
+#[test]
+fn aarch64_profile_compiles_with_arm_compat() {
+    let json = r#"{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "syscalls": [{"names": ["openat", "read", "set_tls", "arch_prctl"], "action": "SCMP_ACT_ALLOW"}]}"#;
+    let profile = parse_profile(json).unwrap();
+    let compiled =
+        crate::compile::compile_for(&profile, &Host::for_arch(Arch::ScmpArchAarch64)).unwrap();
+    assert_eq!(compiled.unknown_syscalls, ["set_tls", "arch_prctl"]);
+    assert!(compiled.program.len() > 8);
+}
+
+#[test]
+fn too_many_conditional_rules_exceed_the_kernel_limit() {
+    let rule = r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+        "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_LT"}, {"index": 1, "value": 1, "op": "SCMP_CMP_GT"}]}"#;
+    let rules = vec![rule; 600].join(",");
+    let err = compile_json(&with_rule(&rules)).unwrap_err();
+    assert!(matches!(err, Error::ProgramTooLarge { .. }), "{err:?}");
+}
+
+fn tables_sorted_and_unique(table: &[(&str, u32)]) -> bool {
+    table.windows(2).all(|w| w[0].0 < w[1].0)
+}
+
+#[test]
+fn generated_tables_are_sorted_for_binary_search() {
+    for table in [
+        syscalls::x86_64::TABLE,
+        syscalls::x32::TABLE,
+        syscalls::x86::TABLE,
+        syscalls::aarch64::TABLE,
+        syscalls::arm::TABLE,
+    ] {
+        assert!(tables_sorted_and_unique(table));
+    }
+}
+
+/// Every `SYS_*` constant the libc crate has for this host, checked against
+/// the generated native table.
+macro_rules! assert_libc_numbers {
+    ($table:expr, $($name:ident),* $(,)?) => {{
+        let mut checked = 0;
+        $(
+            let name = stringify!($name).trim_start_matches("SYS_");
+            if let Some(nr) = lookup($table, name) {
+                assert_eq!(i64::from(nr), libc::$name as i64, "{name}");
+                checked += 1;
+            }
+        )*
+        checked
+    }};
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn x86_64_table_agrees_with_libc() {
+    let checked = assert_libc_numbers!(
+        syscalls::x86_64::TABLE,
+        SYS_read,
+        SYS_write,
+        SYS_open,
+        SYS_close,
+        SYS_stat,
+        SYS_fstat,
+        SYS_lstat,
+        SYS_poll,
+        SYS_lseek,
+        SYS_mmap,
+        SYS_mprotect,
+        SYS_munmap,
+        SYS_brk,
+        SYS_rt_sigaction,
+        SYS_rt_sigprocmask,
+        SYS_rt_sigreturn,
+        SYS_ioctl,
+        SYS_pread64,
+        SYS_pwrite64,
+        SYS_readv,
+        SYS_writev,
+        SYS_access,
+        SYS_pipe,
+        SYS_select,
+        SYS_sched_yield,
+        SYS_mremap,
+        SYS_msync,
+        SYS_mincore,
+        SYS_madvise,
+        SYS_shmget,
+        SYS_dup,
+        SYS_dup2,
+        SYS_pause,
+        SYS_nanosleep,
+        SYS_getpid,
+        SYS_sendfile,
+        SYS_socket,
+        SYS_connect,
+        SYS_accept,
+        SYS_clone,
+        SYS_fork,
+        SYS_vfork,
+        SYS_execve,
+        SYS_exit,
+        SYS_wait4,
+        SYS_kill,
+        SYS_uname,
+        SYS_fcntl,
+        SYS_flock,
+        SYS_getdents,
+        SYS_getcwd,
+        SYS_chdir,
+        SYS_rename,
+        SYS_mkdir,
+        SYS_rmdir,
+        SYS_link,
+        SYS_unlink,
+        SYS_symlink,
+        SYS_readlink,
+        SYS_chmod,
+        SYS_chown,
+        SYS_umask,
+        SYS_ptrace,
+        SYS_getuid,
+        SYS_syslog,
+        SYS_setuid,
+        SYS_setgid,
+        SYS_getppid,
+        SYS_setsid,
+        SYS_personality,
+        SYS_statfs,
+        SYS_prctl,
+        SYS_arch_prctl,
+        SYS_chroot,
+        SYS_mount,
+        SYS_umount2,
+        SYS_swapon,
+        SYS_reboot,
+        SYS_sethostname,
+        SYS_iopl,
+        SYS_ioperm,
+        SYS_init_module,
+        SYS_gettid,
+        SYS_tkill,
+        SYS_futex,
+        SYS_getdents64,
+        SYS_set_tid_address,
+        SYS_clock_gettime,
+        SYS_exit_group,
+        SYS_epoll_wait,
+        SYS_tgkill,
+        SYS_kexec_load,
+        SYS_add_key,
+        SYS_keyctl,
+        SYS_openat,
+        SYS_mkdirat,
+        SYS_unshare,
+        SYS_splice,
+        SYS_utimensat,
+        SYS_epoll_pwait,
+        SYS_signalfd,
+        SYS_eventfd,
+        SYS_fallocate,
+        SYS_accept4,
+        SYS_dup3,
+        SYS_pipe2,
+        SYS_perf_event_open,
+        SYS_recvmmsg,
+        SYS_prlimit64,
+        SYS_name_to_handle_at,
+        SYS_open_by_handle_at,
+        SYS_setns,
+        SYS_getcpu,
+        SYS_kcmp,
+        SYS_finit_module,
+        SYS_renameat2,
+        SYS_seccomp,
+        SYS_getrandom,
+        SYS_memfd_create,
+        SYS_bpf,
+        SYS_execveat,
+        SYS_userfaultfd,
+        SYS_membarrier,
+        SYS_mlock2,
+        SYS_copy_file_range,
+        SYS_preadv2,
+        SYS_pkey_mprotect,
+        SYS_statx,
+        SYS_rseq,
+        SYS_pidfd_send_signal,
+        SYS_io_uring_setup,
+        SYS_open_tree,
+        SYS_move_mount,
+        SYS_fsopen,
+        SYS_fsconfig,
+        SYS_fsmount,
+        SYS_fspick,
+        SYS_pidfd_open,
+        SYS_clone3,
+        SYS_close_range,
+        SYS_openat2,
+        SYS_pidfd_getfd,
+        SYS_faccessat2,
+        SYS_process_madvise,
+        SYS_epoll_pwait2,
+        SYS_mount_setattr,
+        SYS_landlock_create_ruleset,
+        SYS_memfd_secret,
+        SYS_process_mrelease,
+        SYS_futex_waitv,
+        SYS_set_mempolicy_home_node,
+    );
+    assert!(checked >= 150, "only {checked} checked");
+}
+
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn aarch64_table_agrees_with_libc() {
+    let checked = assert_libc_numbers!(
+        syscalls::aarch64::TABLE,
+        SYS_read,
+        SYS_write,
+        SYS_openat,
+        SYS_close,
+        SYS_fstat,
+        SYS_mmap,
+        SYS_clone,
+        SYS_clone3,
+        SYS_execve,
+        SYS_exit_group,
+        SYS_getpid,
+        SYS_unshare,
+        SYS_mount,
+        SYS_setns,
+        SYS_seccomp,
+        SYS_bpf,
+        SYS_pidfd_open,
+        SYS_openat2,
+        SYS_fcntl,
+        SYS_renameat,
+    );
+    assert!(checked >= 18, "only {checked} checked");
 }
