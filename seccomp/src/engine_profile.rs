@@ -114,8 +114,8 @@ pub struct Target<'a> {
 ///   sub-architectures (else the profile's plain `architectures`);
 /// * a rule is kept when all its `includes` hold (every listed cap held, the
 ///   Go name of `target.arch` listed in `arches`, kernel >= `minKernel`) and
-///   none of its `excludes` does (no listed cap held, arch not listed,
-///   kernel < `minKernel`).
+///   none of its `excludes` does (a listed cap held, the arch listed, kernel
+///   >= `minKernel`).
 pub fn to_oci(json: &str, target: &Target<'_>) -> Result<LinuxSeccomp, Error> {
     let profile: EngineProfile = serde_json::from_str(json).map_err(Error::EngineProfileJson)?;
     let mut syscalls = Vec::new();
@@ -163,7 +163,7 @@ fn applies(rule: usize, syscall: &EngineSyscall, target: &Target<'_>) -> Result<
         && at_least(rule, inc.min_kernel.as_deref(), target.kernel)?.unwrap_or(true);
     let excluded = exc.caps.iter().any(has_cap)
         || exc.arches.iter().any(|a| a == arch)
-        || !at_least(rule, exc.min_kernel.as_deref(), target.kernel)?.unwrap_or(true);
+        || at_least(rule, exc.min_kernel.as_deref(), target.kernel)?.unwrap_or(false);
     Ok(included && !excluded)
 }
 
@@ -196,5 +196,98 @@ fn go_arch(arch: Arch) -> &'static str {
         Arch::ScmpArchPpc64le => "ppc64le",
         Arch::ScmpArchRiscv64 => "riscv64",
         _ => "",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    const PROFILE: &str = r#"{
+        "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+        "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                    {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}],
+        "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": []},
+            {"name": "write", "action": "SCMP_ACT_ALLOW"},
+            {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64"]}},
+            {"names": ["chroot"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_CHROOT"]}},
+            {"names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "excludes": {"caps": ["CAP_SYS_CHROOT"]}},
+            {"names": ["clone3"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "5.3"}},
+            {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "excludes": {"minKernel": "4.8"}}
+        ]}"#;
+
+    fn names(profile: &LinuxSeccomp) -> Vec<String> {
+        let rules = profile.syscalls().as_deref().unwrap_or_default();
+        rules
+            .iter()
+            .flat_map(|r| r.names().iter().cloned())
+            .collect()
+    }
+
+    #[test]
+    fn includes_and_excludes_select_rules_by_arch_caps_and_kernel() {
+        let caps = ["CAP_SYS_CHROOT".to_owned()];
+        let amd64_new = Target {
+            caps: &caps,
+            arch: Arch::ScmpArchX86_64,
+            kernel: KernelVersion { major: 6, minor: 1 },
+        };
+        let profile = to_oci(PROFILE, &amd64_new).unwrap();
+        assert_eq!(
+            names(&profile),
+            ["read", "write", "arch_prctl", "chroot", "clone3"]
+        );
+        assert_eq!(profile.default_errno_ret(), Some(38));
+        assert_eq!(
+            profile.architectures().as_deref(),
+            Some(&[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32][..])
+        );
+        assert!(
+            profile.syscalls().as_deref().unwrap_or_default()[0]
+                .args()
+                .is_none()
+        );
+
+        let arm64_old = Target {
+            caps: &[],
+            arch: Arch::ScmpArchAarch64,
+            kernel: KernelVersion { major: 4, minor: 4 },
+        };
+        let profile = to_oci(PROFILE, &arm64_old).unwrap();
+        assert_eq!(names(&profile), ["read", "write", "chroot", "ptrace"]);
+        let chroot = &profile.syscalls().as_deref().unwrap_or_default()[2];
+        assert_eq!(chroot.errno_ret(), Some(1));
+    }
+
+    #[test]
+    fn bad_min_kernel_names_the_rule() {
+        let json = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "new"}}]}"#;
+        let target = Target {
+            caps: &[],
+            arch: Arch::ScmpArchX86_64,
+            kernel: KernelVersion { major: 6, minor: 1 },
+        };
+        let err = to_oci(json, &target).unwrap_err();
+        assert!(matches!(err, Error::MinKernel { rule: 0, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn kernel_release_parses_major_minor() {
+        assert_eq!(
+            KernelVersion::parse("6.18.44-fc-v669"),
+            Some(KernelVersion {
+                major: 6,
+                minor: 18
+            })
+        );
+        assert_eq!(
+            KernelVersion::parse("5.3"),
+            Some(KernelVersion { major: 5, minor: 3 })
+        );
+        assert_eq!(KernelVersion::parse("6"), None);
+        assert!(KernelVersion::current().is_ok());
     }
 }

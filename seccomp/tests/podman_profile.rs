@@ -14,26 +14,14 @@ use oci_spec::runtime::Arch;
 
 const PODMAN_PROFILE: &str = include_str!("data/podman-seccomp.json");
 
-/// containers.conf's default capability set.
-const PODMAN_DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SETFCAP",
-    "CAP_SETGID",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
-    "CAP_SYS_CHROOT",
-];
+/// containers.conf's default capability set, one per line.
+const PODMAN_DEFAULT_CAPS: &str = include_str!("data/podman-default-caps.txt");
 
+fn podman_default_caps() -> Vec<String> {
+    PODMAN_DEFAULT_CAPS.lines().map(str::to_owned).collect()
+}
 fn podman_filter() -> Filter {
-    let caps: Vec<String> = PODMAN_DEFAULT_CAPS
-        .iter()
-        .map(|c| (*c).to_owned())
-        .collect();
+    let caps = podman_default_caps();
     let target = Target {
         caps: &caps,
         arch: Arch::ScmpArchX86_64,
@@ -53,10 +41,7 @@ fn podman_filter() -> Filter {
 
 #[test]
 fn podman_profile_converts_for_the_host_arch_and_default_caps() {
-    let caps: Vec<String> = PODMAN_DEFAULT_CAPS
-        .iter()
-        .map(|c| (*c).to_owned())
-        .collect();
+    let caps = podman_default_caps();
     let target = Target {
         caps: &caps,
         arch: Arch::ScmpArchX86_64,
