@@ -76,9 +76,35 @@ struct Rule {
 
 /// What a range of syscall numbers does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Block {
+enum Block<'r> {
     Ret(u32),
-    Rules(Vec<Rule>),
+    Rules(Vec<&'r Rule>),
+}
+
+/// The actions for syscall numbers without a rule.
+#[derive(Debug, Clone, Copy)]
+struct Actions {
+    /// The profile's default action.
+    default: u32,
+    /// For numbers above the highest syscall the profile names: `ENOSYS`
+    /// when the default action denies (runc's -ENOSYS stub), so that libc
+    /// falls back from syscalls newer than the profile (e.g. `clone3`).
+    beyond_last: u32,
+}
+
+impl Actions {
+    fn new(profile: &LinuxSeccomp, default: u32) -> Self {
+        use LinuxSeccompAction as A;
+        let permissive = matches!(
+            profile.default_action(),
+            A::ScmpActAllow | A::ScmpActLog | A::ScmpActTrace | A::ScmpActNotify
+        );
+        let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS.unsigned_abs();
+        Self {
+            default,
+            beyond_last: if permissive { default } else { enosys },
+        }
+    }
 }
 
 /// Compiles `profile` for the ABIs of `host`.
@@ -94,6 +120,7 @@ pub(crate) fn compile_for(profile: &LinuxSeccomp, host: &Host) -> Result<Compile
     let rules = rules(profile)?;
     let needs_listener = check_listener(profile)?;
     let abis = abis(profile, host)?;
+    let actions = Actions::new(profile, default);
 
     let mut asm = Asm::default();
     let mut unknown_syscalls = Vec::new();
@@ -117,7 +144,7 @@ pub(crate) fn compile_for(profile: &LinuxSeccomp, host: &Host) -> Result<Compile
             family,
             host,
             &rules,
-            default,
+            actions,
             &mut unknown_syscalls,
         );
     }
@@ -296,7 +323,7 @@ fn emit_family(
     family: &[Abi],
     host: &Host,
     rules: &[Entry<'_>],
-    default: u32,
+    actions: Actions,
     unknown: &mut Vec<String>,
 ) {
     let needs_x32_split = family[0].arch == Arch::ScmpArchX86_64;
@@ -315,8 +342,8 @@ fn emit_family(
             asm.bind(split);
         }
         let record = (abi.arch == host.native.arch).then_some(&mut *unknown);
-        let intervals = intervals(abi, rules, default, record);
-        emit_tree(asm, &intervals, abi.narrow_args, default);
+        let intervals = intervals(abi, rules, actions, record);
+        emit_tree(asm, &intervals, abi.narrow_args, actions.default);
     }
     if needs_x32_split && family.len() == 1 {
         asm.bind(split);
@@ -327,20 +354,17 @@ fn emit_family(
 /// The syscall numbers of `abi` partitioned into `(first number, block)`
 /// intervals, adjacent equal blocks merged. Names missing from the ABI's
 /// table are skipped, and recorded in `unknown` when given.
-fn intervals(
+fn intervals<'r>(
     abi: &Abi,
-    rules: &[Entry<'_>],
-    default: u32,
+    rules: &'r [Entry<'_>],
+    actions: Actions,
     mut unknown: Option<&mut Vec<String>>,
-) -> Vec<(u32, Block)> {
-    let mut by_nr: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
+) -> Vec<(u32, Block<'r>)> {
+    let mut by_nr: BTreeMap<u32, Vec<&'r Rule>> = BTreeMap::new();
     for (names, name_rules) in rules {
         for name in names.iter() {
             match lookup(abi.table, name) {
-                Some(nr) => by_nr
-                    .entry(nr)
-                    .or_default()
-                    .extend(name_rules.iter().cloned()),
+                Some(nr) => by_nr.entry(nr).or_default().extend(name_rules),
                 None => {
                     if let Some(unknown) = unknown.as_deref_mut()
                         && !unknown.contains(name)
@@ -351,11 +375,17 @@ fn intervals(
             }
         }
     }
-    let mut intervals = vec![(abi.first_nr, Block::Ret(default))];
+    let mut intervals = vec![(abi.first_nr, Block::Ret(actions.default))];
+    let last = by_nr.keys().next_back().copied();
     for (nr, rules) in by_nr {
         push_interval(&mut intervals, nr, block(rules));
         if let Some(next) = nr.checked_add(1) {
-            push_interval(&mut intervals, next, Block::Ret(default));
+            let gap = if Some(nr) == last {
+                actions.beyond_last
+            } else {
+                actions.default
+            };
+            push_interval(&mut intervals, next, Block::Ret(gap));
         }
     }
     intervals
@@ -364,14 +394,14 @@ fn intervals(
 /// libseccomp's precedence: an unconditional rule decides the syscall (the
 /// first one if several), otherwise the conditional rules are tried in
 /// profile order.
-fn block(rules: Vec<Rule>) -> Block {
+fn block(rules: Vec<&Rule>) -> Block<'_> {
     match rules.iter().find(|r| r.cmps.is_empty()) {
         Some(rule) => Block::Ret(rule.action),
         None => Block::Rules(rules),
     }
 }
 
-fn push_interval(intervals: &mut Vec<(u32, Block)>, start: u32, block: Block) {
+fn push_interval<'r>(intervals: &mut Vec<(u32, Block<'r>)>, start: u32, block: Block<'r>) {
     match intervals.last_mut() {
         Some(last) if last.0 == start => last.1 = block,
         _ => intervals.push((start, block)),

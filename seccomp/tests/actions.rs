@@ -154,3 +154,23 @@ fn tsync_log_and_spec_allow_flags_are_accepted_by_the_kernel() {
         assert_exit_ok(with_filter(&f, getpid_returns(|| -3)));
     }
 }
+
+#[test]
+fn syscalls_above_the_highest_listed_one_get_enosys_when_the_default_denies() {
+    // exit_group (231) is the highest listed syscall on x86_64.
+    let f = filter(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["exit_group", "getpid"], "action": "SCMP_ACT_ALLOW"}]}"#,
+    );
+    assert_exit_ok(with_filter(&f, || {
+        let below = raw_syscall(libc::SYS_getppid, [0; 6]);
+        let above = raw_syscall(libc::SYS_clone3, [0; 6]);
+        let eperm = -i64::from(libc::EPERM);
+        let enosys = -i64::from(libc::ENOSYS);
+        if below == eperm && above == enosys {
+            0
+        } else {
+            1
+        }
+    }));
+}
