@@ -214,7 +214,7 @@ fn cmp(rule: usize, arg: usize, a: &LinuxSeccompArg) -> Result<Cmp, Error> {
 /// The seccomp return value of an action. `errno_ret` (EPERM when absent,
 /// as in runc) is the data of `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE`; other
 /// actions reject it.
-fn action_value(
+pub(crate) fn action_value(
     action: LinuxSeccompAction,
     errno_ret: Option<u32>,
     field: ErrnoField,

@@ -56,6 +56,8 @@ mod bpf;
 mod compile;
 pub mod engine_profile;
 mod error;
+#[cfg(test)]
+mod interp;
 mod notify;
 #[allow(unsafe_code)]
 mod sys;

@@ -398,3 +398,233 @@ fn aarch64_table_agrees_with_libc() {
     );
     assert!(checked >= 18, "only {checked} checked");
 }
+
+mod differential {
+    //! Compiled programs run in a BPF interpreter against a direct reading
+    //! of the profile's semantics, on both host architectures.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator as Op};
+
+    use crate::ErrnoField;
+    use crate::arch::{Abi, Host, X32_SYSCALL_BIT};
+    use crate::compile::{action_value, compile_for};
+    use crate::engine_profile::{KernelVersion, Target, to_oci};
+    use crate::interp::{SeccompData, run};
+
+    const KILL_PROCESS: u32 = 0x8000_0000;
+    const ENOSYS: u32 = 0x0005_0000 | 38;
+
+    /// The ABI a call belongs to, if the profile lists it.
+    fn abi_of(profile: &LinuxSeccomp, host: &Host, data: &SeccompData) -> Option<Abi> {
+        let listed = profile.architectures().as_deref().unwrap_or_default();
+        let mut abis = vec![host.native];
+        abis.extend(listed.iter().filter_map(|a| host.abi(*a).ok()));
+        abis.into_iter().find(|abi| {
+            let x32_bit = data.nr & X32_SYSCALL_BIT != 0;
+            abi.audit_arch == data.arch
+                && (abi.audit_arch != host.native.audit_arch
+                    || host.native.arch != Arch::ScmpArchX86_64
+                    || x32_bit == (abi.first_nr == X32_SYSCALL_BIT))
+        })
+    }
+
+    fn holds(op: Op, arg: u64, value: u64, value_two: u64) -> bool {
+        match op {
+            Op::ScmpCmpEq => arg == value,
+            Op::ScmpCmpNe => arg != value,
+            Op::ScmpCmpLt => arg < value,
+            Op::ScmpCmpLe => arg <= value,
+            Op::ScmpCmpGe => arg >= value,
+            Op::ScmpCmpGt => arg > value,
+            Op::ScmpCmpMaskedEq => arg & value == value_two,
+        }
+    }
+
+    fn expected(profile: &LinuxSeccomp, host: &Host, data: &SeccompData) -> u32 {
+        let Some(abi) = abi_of(profile, host, data) else {
+            return KILL_PROCESS;
+        };
+        let width = |v: u64| if abi.narrow_args { v & 0xFFFF_FFFF } else { v };
+        let nr_of = |name: &String| crate::syscalls::lookup(abi.table, name);
+        let rules = profile.syscalls().as_deref().unwrap_or_default();
+        let default = action_value(
+            profile.default_action(),
+            profile.default_errno_ret(),
+            ErrnoField::Default,
+        )
+        .unwrap();
+        let mine: Vec<_> = rules
+            .iter()
+            .filter(|r| r.names().iter().any(|n| nr_of(n) == Some(data.nr)))
+            .collect();
+        let action = |r: &oci_spec::runtime::LinuxSyscall| {
+            action_value(r.action(), r.errno_ret(), ErrnoField::Rule(0)).unwrap()
+        };
+        if let Some(r) = mine
+            .iter()
+            .find(|r| r.args().as_deref().unwrap_or_default().is_empty())
+        {
+            return action(r);
+        }
+        for r in &mine {
+            let args = r.args().as_deref().unwrap_or_default();
+            let test = |a: &oci_spec::runtime::LinuxSeccompArg| {
+                let arg = width(data.args[a.index()]);
+                holds(
+                    a.op(),
+                    arg,
+                    width(a.value()),
+                    width(a.value_two().unwrap_or(0)),
+                )
+            };
+            let same_index = args
+                .iter()
+                .enumerate()
+                .any(|(i, a)| args[..i].iter().any(|b| b.index() == a.index()));
+            let matched = if same_index {
+                args.iter().any(test)
+            } else {
+                args.iter().all(test)
+            };
+            if matched {
+                return action(r);
+            }
+        }
+        let highest = rules
+            .iter()
+            .flat_map(|r| r.names().iter().filter_map(nr_of))
+            .max();
+        let permissive = matches!(
+            profile.default_action(),
+            LinuxSeccompAction::ScmpActAllow
+                | LinuxSeccompAction::ScmpActLog
+                | LinuxSeccompAction::ScmpActTrace
+        );
+        match highest {
+            Some(max) if data.nr > max && !permissive => ENOSYS,
+            _ => default,
+        }
+    }
+
+    /// A small deterministic generator (no rand crate needed).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0
+        }
+        fn pick(&mut self, from: &[u64]) -> u64 {
+            from[(self.next() >> 33) as usize % from.len()]
+        }
+    }
+
+    const INTERESTING: &[u64] = &[
+        0,
+        1,
+        2,
+        3,
+        8,
+        9,
+        16,
+        0x20000,
+        0x2_0000_0000,
+        0xFFFF_FFFF,
+        0x1_0000_0000,
+        0x1_0000_0001,
+        0x1_0000_0002,
+        0x7E02_0000,
+        0xFFFF_FFFF_FFFF_FFFF,
+        0x8000_0000_0000_0000,
+    ];
+
+    fn check(profile: &LinuxSeccomp, host: &Host) {
+        let program = compile_for(profile, host).unwrap().program;
+        let mut rng = Lcg(42);
+        let mut audit_arches = vec![host.native.audit_arch, 0x4000_0003, 0x4000_0028, 0xDEAD];
+        audit_arches.dedup();
+        for arch in audit_arches {
+            let bases = [0, X32_SYSCALL_BIT];
+            for base in bases {
+                for nr in (0..600).chain([0x0F_0001, 0x0F_0005, 0xFFFF]) {
+                    for _ in 0..4 {
+                        let data = SeccompData {
+                            nr: base | nr,
+                            arch,
+                            args: std::array::from_fn(|_| rng.pick(INTERESTING)),
+                        };
+                        assert_eq!(
+                            run(&program, &data),
+                            expected(profile, host, &data),
+                            "{data:x?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn podman(arch: Arch) -> LinuxSeccomp {
+        let json = include_str!("../tests/data/podman-seccomp.json");
+        let target = Target {
+            caps: &["CAP_SYS_CHROOT".to_owned(), "CAP_KILL".to_owned()],
+            arch,
+            kernel: KernelVersion { major: 6, minor: 1 },
+        };
+        to_oci(json, &target).unwrap()
+    }
+
+    #[test]
+    fn podman_profile_program_matches_the_semantics_on_both_hosts() {
+        for arch in [Arch::ScmpArchX86_64, Arch::ScmpArchAarch64] {
+            check(&podman(arch), &Host::for_arch(arch));
+        }
+    }
+
+    #[test]
+    fn long_conditional_programs_with_wide_jumps_match_the_semantics() {
+        let ops = [
+            "SCMP_CMP_NE",
+            "SCMP_CMP_LT",
+            "SCMP_CMP_LE",
+            "SCMP_CMP_EQ",
+            "SCMP_CMP_GE",
+            "SCMP_CMP_GT",
+            "SCMP_CMP_MASKED_EQ",
+        ];
+        let mut rng = Lcg(7);
+        let names = crate::syscalls::x86_64::TABLE.iter().take(80);
+        let rules: Vec<String> = names
+            .enumerate()
+            .map(|(i, (name, _))| {
+                let op = ops[i % ops.len()];
+                let (v, v2) = (rng.pick(INTERESTING), rng.pick(INTERESTING));
+                let index = if i % 5 == 0 { 0 } else { i % 6 };
+                format!(
+                    r#"{{"names": ["{name}"], "action": "SCMP_ACT_ERRNO", "errnoRet": {},
+                        "args": [{{"index": {index}, "op": "{op}", "value": {v}, "valueTwo": {v2}}},
+                                 {{"index": 0, "op": "SCMP_CMP_NE", "value": 3}}]}}"#,
+                    i + 1
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"defaultAction": "SCMP_ACT_KILL_THREAD",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "syscalls": [{}]}}"#,
+            rules.join(",")
+        );
+        let profile: LinuxSeccomp = serde_json::from_str(&json).unwrap();
+        let host = Host::for_arch(Arch::ScmpArchX86_64);
+        let program = compile_for(&profile, &host).unwrap().program;
+        assert!(program.len() > 1000);
+        assert!(
+            program.iter().any(|insn| insn.code == 0x05),
+            "no widened jump"
+        );
+        check(&profile, &host);
+    }
+}
