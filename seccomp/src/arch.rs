@@ -4,7 +4,7 @@
 use oci_spec::runtime::Arch;
 
 use crate::Error;
-use crate::syscalls;
+use crate::syscalls::{self, Table};
 
 const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
@@ -23,7 +23,7 @@ pub(crate) struct Abi {
     /// `seccomp_data.arch` for it.
     pub(crate) audit_arch: u32,
     /// Names to numbers.
-    pub(crate) table: &'static [(&'static str, u32)],
+    pub(crate) table: Table,
     /// Syscall numbers of this ABI are `>= first_nr` (x32 shares
     /// `AUDIT_ARCH_X86_64` with x86_64 and is told apart by the x32 bit).
     pub(crate) first_nr: u32,
@@ -34,35 +34,35 @@ pub(crate) struct Abi {
 const X86_64: Abi = Abi {
     arch: Arch::ScmpArchX86_64,
     audit_arch: AUDIT_ARCH_X86_64,
-    table: syscalls::x86_64::TABLE,
+    table: syscalls::X86_64,
     first_nr: 0,
     narrow_args: false,
 };
 const X32: Abi = Abi {
     arch: Arch::ScmpArchX32,
     audit_arch: AUDIT_ARCH_X86_64,
-    table: syscalls::x32::TABLE,
+    table: syscalls::X32,
     first_nr: X32_SYSCALL_BIT,
     narrow_args: false,
 };
 const X86: Abi = Abi {
     arch: Arch::ScmpArchX86,
     audit_arch: AUDIT_ARCH_I386,
-    table: syscalls::x86::TABLE,
+    table: syscalls::X86,
     first_nr: 0,
     narrow_args: true,
 };
 const AARCH64: Abi = Abi {
     arch: Arch::ScmpArchAarch64,
     audit_arch: AUDIT_ARCH_AARCH64,
-    table: syscalls::aarch64::TABLE,
+    table: syscalls::AARCH64,
     first_nr: 0,
     narrow_args: false,
 };
 const ARM: Abi = Abi {
     arch: Arch::ScmpArchArm,
     audit_arch: AUDIT_ARCH_ARM,
-    table: syscalls::arm::TABLE,
+    table: syscalls::ARM,
     first_nr: 0,
     narrow_args: true,
 };

@@ -12,8 +12,6 @@
 //!   ending in `ret action`, then `ret defaultAction`
 //! ```
 
-use std::collections::BTreeMap;
-
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
     LinuxSeccompOperator,
@@ -24,7 +22,6 @@ use crate::Error;
 use crate::arch::{Abi, Host, X32_SYSCALL_BIT};
 use crate::bpf::{Asm, Cond, Target};
 use crate::error::ErrnoField;
-use crate::syscalls::lookup;
 
 const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 const SECCOMP_RET_KILL_THREAD: u32 = 0x0000_0000;
@@ -360,11 +357,12 @@ fn intervals<'r>(
     actions: Actions,
     mut unknown: Option<&mut Vec<String>>,
 ) -> Vec<(u32, Block<'r>)> {
-    let mut by_nr: BTreeMap<u32, Vec<&'r Rule>> = BTreeMap::new();
+    // (number, rule) for every name the ABI knows, in profile order.
+    let mut by_nr: Vec<(u32, &'r Rule)> = Vec::new();
     for (names, name_rules) in rules {
         for name in names.iter() {
-            match lookup(abi.table, name) {
-                Some(nr) => by_nr.entry(nr).or_default().extend(name_rules),
+            match abi.table.lookup(name) {
+                Some(nr) => by_nr.extend(name_rules.iter().map(|rule| (nr, rule))),
                 None => {
                     if let Some(unknown) = unknown.as_deref_mut()
                         && !unknown.contains(name)
@@ -375,10 +373,13 @@ fn intervals<'r>(
             }
         }
     }
+    // Stable: the rules of one syscall keep their profile order.
+    by_nr.sort_by_key(|(nr, _)| *nr);
     let mut intervals = vec![(abi.first_nr, Block::Ret(actions.default))];
-    let last = by_nr.keys().next_back().copied();
-    for (nr, rules) in by_nr {
-        push_interval(&mut intervals, nr, block(rules));
+    let last = by_nr.last().map(|(nr, _)| *nr);
+    for group in by_nr.chunk_by(|a, b| a.0 == b.0) {
+        let nr = group[0].0;
+        push_interval(&mut intervals, nr, block(group));
         if let Some(next) = nr.checked_add(1) {
             let gap = if Some(nr) == last {
                 actions.beyond_last
@@ -394,10 +395,10 @@ fn intervals<'r>(
 /// libseccomp's precedence: an unconditional rule decides the syscall (the
 /// first one if several), otherwise the conditional rules are tried in
 /// profile order.
-fn block(rules: Vec<&Rule>) -> Block<'_> {
-    match rules.iter().find(|r| r.cmps.is_empty()) {
-        Some(rule) => Block::Ret(rule.action),
-        None => Block::Rules(rules),
+fn block<'r>(rules: &[(u32, &'r Rule)]) -> Block<'r> {
+    match rules.iter().find(|(_, r)| r.cmps.is_empty()) {
+        Some((_, rule)) => Block::Ret(rule.action),
+        None => Block::Rules(rules.iter().map(|(_, rule)| *rule).collect()),
     }
 }
 

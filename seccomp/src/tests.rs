@@ -4,7 +4,7 @@ use oci_spec::runtime::{Arch, LinuxSeccompAction};
 
 use crate::arch::Host;
 use crate::compile::{SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_TSYNC_ESRCH};
-use crate::syscalls::{self, lookup};
+use crate::syscalls::{self, Table};
 use crate::{ErrnoField, Error, compile, parse_profile};
 
 fn compile_json(json: &str) -> Result<crate::Filter, Error> {
@@ -177,20 +177,25 @@ fn too_many_conditional_rules_exceed_the_kernel_limit() {
     assert!(matches!(err, Error::ProgramTooLarge { .. }), "{err:?}");
 }
 
-fn tables_sorted_and_unique(table: &[(&str, u32)]) -> bool {
-    table.windows(2).all(|w| w[0].0 < w[1].0)
+fn tables_sorted_and_unique(table: &Table) -> bool {
+    table.entries.windows(2).all(|w| w[0].0 < w[1].0)
 }
 
 #[test]
-fn generated_tables_are_sorted_for_binary_search() {
+fn generated_tables_are_sorted_and_every_name_is_found_through_the_index() {
     for table in [
-        syscalls::x86_64::TABLE,
-        syscalls::x32::TABLE,
-        syscalls::x86::TABLE,
-        syscalls::aarch64::TABLE,
-        syscalls::arm::TABLE,
+        syscalls::X86_64,
+        syscalls::X32,
+        syscalls::X86,
+        syscalls::AARCH64,
+        syscalls::ARM,
     ] {
-        assert!(tables_sorted_and_unique(table));
+        assert!(tables_sorted_and_unique(&table));
+        for (name, nr) in table.entries {
+            assert_eq!(table.lookup(name), Some(*nr), "{name}");
+        }
+        assert_eq!(table.lookup("no_such_syscall"), None);
+        assert_eq!(table.lookup(""), None);
     }
 }
 
@@ -201,7 +206,7 @@ macro_rules! assert_libc_numbers {
         let mut checked = 0;
         $(
             let name = stringify!($name).trim_start_matches("SYS_");
-            if let Some(nr) = lookup($table, name) {
+            if let Some(nr) = $table.lookup(name) {
                 assert_eq!(i64::from(nr), libc::$name as i64, "{name}");
                 checked += 1;
             }
@@ -214,7 +219,7 @@ macro_rules! assert_libc_numbers {
 #[test]
 fn x86_64_table_agrees_with_libc() {
     let checked = assert_libc_numbers!(
-        syscalls::x86_64::TABLE,
+        syscalls::X86_64,
         SYS_read,
         SYS_write,
         SYS_open,
@@ -374,7 +379,7 @@ fn x86_64_table_agrees_with_libc() {
 #[test]
 fn aarch64_table_agrees_with_libc() {
     let checked = assert_libc_numbers!(
-        syscalls::aarch64::TABLE,
+        syscalls::AARCH64,
         SYS_read,
         SYS_write,
         SYS_openat,
@@ -446,7 +451,7 @@ mod differential {
             return KILL_PROCESS;
         };
         let width = |v: u64| if abi.narrow_args { v & 0xFFFF_FFFF } else { v };
-        let nr_of = |name: &String| crate::syscalls::lookup(abi.table, name);
+        let nr_of = |name: &String| abi.table.lookup(name);
         let rules = profile.syscalls().as_deref().unwrap_or_default();
         let default = action_value(
             profile.default_action(),
@@ -596,7 +601,7 @@ mod differential {
             "SCMP_CMP_MASKED_EQ",
         ];
         let mut rng = Lcg(7);
-        let names = crate::syscalls::x86_64::TABLE.iter().take(80);
+        let names = crate::syscalls::X86_64.entries.iter().take(80);
         let rules: Vec<String> = names
             .enumerate()
             .map(|(i, (name, _))| {
