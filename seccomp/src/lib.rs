@@ -33,12 +33,15 @@
 //!   unconditional rule wins (the first, if several), as in libseccomp;
 //!   otherwise its conditional rules are tried in profile order and the
 //!   first whose comparisons all hold decides; if none holds, the default
-//!   action applies.
+//!   action applies. As runc does, when the default action denies (anything
+//!   but allow, log, trace), syscall numbers above the highest one the
+//!   profile names get `ENOSYS`, so that libc falls back from syscalls newer
+//!   than the profile (`clone3` -> `clone`).
 //! * **Arguments.** The comparisons of one rule are ANDed, except, as in
 //!   runc, when two of them test the same argument index: then each
 //!   comparison becomes a rule of its own (ORed). Values are compared as
-//!   unsigned 64-bit numbers on both 32-bit halves; on 32-bit ABIs only the
-//!   low halves. `SCMP_CMP_MASKED_EQ` tests `(arg & value) == valueTwo`.
+//!   unsigned 64-bit numbers on both 32-bit halves (x32 included, as the
+//!   kernel passes its registers); on i386 and arm only the low halves. `SCMP_CMP_MASKED_EQ` tests `(arg & value) == valueTwo`.
 //! * **Actions.** `SCMP_ACT_KILL` is `KILL_THREAD`. `errnoRet` is allowed on
 //!   `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE` only and defaults to `EPERM`
 //!   (runc); `defaultErrnoRet` applies to the default action.
@@ -48,6 +51,12 @@
 //!   listener, which [`send_listener`] hands to the agent. The notify action
 //!   cannot be the default action. `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`
 //!   is dropped when there is no listener (the kernel rejects it then).
+//! * **Engine profiles.** [`engine_profile::to_oci`] turns podman's and
+//!   Docker's `seccomp.json` (`archMap`, `includes`/`excludes`) into the
+//!   `LinuxSeccomp` of one container.
+//!
+//! Syscall tables come from the kernel's uapi headers through
+//! `seccomp/tools/gen_syscalls.py`; the generated files are committed.
 
 #![deny(unsafe_code)]
 
