@@ -1,20 +1,30 @@
 //! Compiles the OCI `linux.seccomp` object into a classic-BPF seccomp
 //! program in pure Rust (no libseccomp), and installs it.
 //!
-//! ```no_run
-//! # fn main() -> Result<(), gorae_seccomp::Error> {
+//! ```
+//! use gorae_seccomp::{Error, Filter};
+//!
+//! # fn main() -> Result<(), Error> {
 //! let profile = gorae_seccomp::parse_profile(r#"{
 //!     "defaultAction": "SCMP_ACT_ALLOW",
 //!     "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
 //!     "syscalls": [{"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
 //! }"#)?;
-//! // In the parent, before clone:
+//! // In the parent, before clone: everything that can fail on input fails here.
 //! let filter = gorae_seccomp::compile(&profile)?;
-//! // In the container's init, last step before execve (after no_new_privs):
-//! let listener = filter.install()?;
-//! assert!(listener.is_none());
+//! assert!(!filter.needs_listener());
+//! assert!(filter.instruction_count() > 0);
 //! # Ok(())
 //! # }
+//!
+//! /// In the container's init, as the last step before `execve`, after
+//! /// `no_new_privs` (or with CAP_SYS_ADMIN).
+//! fn in_init(filter: &Filter) -> Result<(), Error> {
+//!     if let Some(_listener) = filter.install()? {
+//!         // hand it to the agent: gorae_seccomp::send_listener(...)
+//!     }
+//!     Ok(())
+//! }
 //! ```
 //!
 //! # Semantics
@@ -59,6 +69,7 @@
 //! `seccomp/tools/gen_syscalls.py`; the generated files are committed.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 mod arch;
 mod bpf;
@@ -113,8 +124,8 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, Error> {
 
 impl Filter {
     /// Installs the filter on the calling thread (all threads with
-    /// `SECCOMP_FILTER_FLAG_TSYNC`). Returns the listener fd when the profile
-    /// uses `SCMP_ACT_NOTIFY`.
+    /// `SECCOMP_FILTER_FLAG_TSYNC`). Returns the listener fd (close-on-exec,
+    /// as the kernel creates it) when the profile uses `SCMP_ACT_NOTIFY`.
     ///
     /// Called in the container's init as the last step before `execve`: it
     /// allocates nothing and takes no lock, only the `seccomp(2)` syscall on
