@@ -14,13 +14,13 @@
 
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
-    LinuxSeccompOperator,
 };
 use seccompiler::sock_filter;
 
 use crate::Error;
 use crate::arch::{Abi, Host, X32_SYSCALL_BIT};
 use crate::bpf::{Asm, Cond, Target};
+use crate::cmp::{Cmp, emit_cmp};
 use crate::error::ErrnoField;
 
 const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
@@ -42,7 +42,6 @@ const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
 /// Offsets in `struct seccomp_data`.
 const DATA_NR: u32 = 0;
 const DATA_ARCH: u32 = 4;
-const DATA_ARGS: u32 = 16;
 
 /// Highest syscall argument index.
 const MAX_ARG_INDEX: usize = 5;
@@ -53,15 +52,6 @@ pub(crate) struct Compiled {
     pub(crate) flags: u32,
     pub(crate) needs_listener: bool,
     pub(crate) unknown_syscalls: Vec<String>,
-}
-
-/// One argument comparison, validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cmp {
-    index: u32,
-    op: LinuxSeccompOperator,
-    value: u64,
-    value_two: u64,
 }
 
 /// A rule for one syscall: all comparisons must hold for `action`.
@@ -449,70 +439,4 @@ fn emit_block(asm: &mut Asm, block: &Block, narrow: bool, default: u32) {
             asm.ret(default);
         }
     }
-}
-
-/// Falls through when `cmp` holds, jumps to `fail` otherwise. Values are
-/// compared unsigned on all 64 bits, high half first; on 32-bit ABIs
-/// (`narrow`) only the low halves are compared.
-fn emit_cmp(asm: &mut Asm, cmp: &Cmp, narrow: bool, fail: Target) {
-    let low = DATA_ARGS + 8 * cmp.index;
-    let high = low + 4;
-    let (v_hi, v_lo) = halves(cmp.value);
-    let pass = asm.label();
-    let pass_t = Target::Label(pass);
-    use Cond::{Eq, Ge, Gt};
-    use LinuxSeccompOperator as Op;
-    // `hi` decides unless the high halves are equal: then `lo` decides.
-    let ordered =
-        |asm: &mut Asm, hi_true: Target, hi_false: Target, lo: Cond, t: Target, f: Target| {
-            if !narrow {
-                asm.load(high);
-                asm.jump(Gt, v_hi, hi_true, Target::Next);
-                asm.jump(Eq, v_hi, Target::Next, hi_false);
-            }
-            asm.load(low);
-            asm.jump(lo, v_lo, t, f);
-        };
-    match cmp.op {
-        Op::ScmpCmpEq | Op::ScmpCmpNe | Op::ScmpCmpMaskedEq => {
-            let (mask_hi, mask_lo, d_hi, d_lo) = match cmp.op {
-                Op::ScmpCmpMaskedEq => {
-                    let (m_hi, m_lo) = halves(cmp.value);
-                    let (d_hi, d_lo) = halves(cmp.value_two);
-                    (m_hi, m_lo, d_hi, d_lo)
-                }
-                _ => (u32::MAX, u32::MAX, v_hi, v_lo),
-            };
-            let (t, f) = match cmp.op {
-                Op::ScmpCmpNe => (fail, pass_t),
-                _ => (Target::Next, fail),
-            };
-            if !narrow {
-                asm.load(high);
-                if mask_hi != u32::MAX {
-                    asm.and(mask_hi);
-                }
-                let hi_f = if cmp.op == Op::ScmpCmpNe {
-                    pass_t
-                } else {
-                    fail
-                };
-                asm.jump(Eq, d_hi, Target::Next, hi_f);
-            }
-            asm.load(low);
-            if mask_lo != u32::MAX {
-                asm.and(mask_lo);
-            }
-            asm.jump(Eq, d_lo, t, f);
-        }
-        Op::ScmpCmpGt => ordered(asm, pass_t, fail, Gt, Target::Next, fail),
-        Op::ScmpCmpGe => ordered(asm, pass_t, fail, Ge, Target::Next, fail),
-        Op::ScmpCmpLt => ordered(asm, fail, pass_t, Ge, fail, Target::Next),
-        Op::ScmpCmpLe => ordered(asm, fail, pass_t, Gt, fail, Target::Next),
-    }
-    asm.bind(pass);
-}
-
-fn halves(value: u64) -> (u32, u32) {
-    ((value >> 32) as u32, value as u32)
 }

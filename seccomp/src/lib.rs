@@ -73,6 +73,7 @@
 
 mod arch;
 mod bpf;
+mod cmp;
 mod compile;
 pub mod engine_profile;
 mod error;
