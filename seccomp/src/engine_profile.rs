@@ -81,14 +81,15 @@ struct EngineSyscall {
     #[serde(default)]
     args: Option<Vec<LinuxSeccompArg>>,
     #[serde(default)]
-    includes: Filter,
+    includes: Conditions,
     #[serde(default)]
-    excludes: Filter,
+    excludes: Conditions,
 }
 
+/// An `includes` or `excludes` object of an engine-profile rule.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct Filter {
+struct Conditions {
     #[serde(default)]
     arches: Vec<String>,
     #[serde(default)]
