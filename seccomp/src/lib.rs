@@ -51,7 +51,8 @@
 //!   runc, when two of them test the same argument index: then each
 //!   comparison becomes a rule of its own (ORed). Values are compared as
 //!   unsigned 64-bit numbers on both 32-bit halves (x32 included, as the
-//!   kernel passes its registers); on i386 and arm only the low halves. `SCMP_CMP_MASKED_EQ` tests `(arg & value) == valueTwo`.
+//!   kernel passes its registers); on i386 and arm only the low halves.
+//!   `SCMP_CMP_MASKED_EQ` tests `(arg & value) == valueTwo`.
 //! * **Actions.** `SCMP_ACT_KILL` is `KILL_THREAD`. `errnoRet` is allowed on
 //!   `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE` only and defaults to `EPERM`
 //!   (runc); `defaultErrnoRet` applies to the default action.
@@ -66,7 +67,10 @@
 //!   `LinuxSeccomp` of one container.
 //!
 //! Syscall tables come from the kernel's uapi headers through
-//! `seccomp/tools/gen_syscalls.py`; the generated files are committed.
+//! `seccomp/tools/gen_syscalls.py`; the generated files are committed. They
+//! were generated from Debian 12's Linux 6.1 headers: syscalls added since
+//! (`fchmodat2`, `map_shadow_stack`, `mseal`, ...) are unknown until the
+//! tables are regenerated from newer headers.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
