@@ -68,9 +68,8 @@
 //!
 //! Syscall tables come from the kernel's uapi headers through
 //! `seccomp/tools/gen_syscalls.py`; the generated files are committed. They
-//! were generated from Debian 12's Linux 6.1 headers: syscalls added since
-//! (`fchmodat2`, `map_shadow_stack`, `mseal`, ...) are unknown until the
-//! tables are regenerated from newer headers.
+//! were generated from Linux 6.12 headers (Debian 13's `linux-libc-dev`):
+//! syscalls added since are unknown until the tables are regenerated.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
