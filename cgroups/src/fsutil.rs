@@ -16,11 +16,7 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
 
 /// Like [`write`] with a full path.
 pub(crate) fn write_path(path: &Path, value: &str) -> Result<()> {
-    let result = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(value.as_bytes()));
-    result.map_err(|source| Error::Write {
+    write_raw(path, value).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         value: value.to_string(),
         source,
@@ -30,10 +26,28 @@ pub(crate) fn write_path(path: &Path, value: &str) -> Result<()> {
 /// The raw `io::Error` of a write, for callers that react to a specific errno
 /// (runc retries some writes on `EINVAL`).
 pub(crate) fn try_write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+    write_raw(&dir.join(file), value)
+}
+
+/// One `write(2)` of `value` to an existing file.
+#[cfg(not(test))]
+fn write_raw(path: &Path, value: &str) -> io::Result<()> {
     OpenOptions::new()
         .write(true)
-        .open(dir.join(file))
+        .open(path)
         .and_then(|mut f| f.write_all(value.as_bytes()))
+}
+
+/// In unit tests the control files are regular files in a temp dir laid
+/// out like cgroupfs. The kernel takes each write as one command, so the
+/// test double appends each write as one line: a test sees every value
+/// written, in order. The file must exist, as on cgroupfs.
+#[cfg(test)]
+fn write_raw(path: &Path, value: &str) -> io::Result<()> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{value}\n").as_bytes()))
 }
 
 /// Builds the error for a failed [`try_write`].

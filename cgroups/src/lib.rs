@@ -42,6 +42,9 @@ mod v1;
 mod v2;
 mod validate;
 
+#[cfg(test)]
+mod unit_tests;
+
 pub use cgroup::{Cgroup, FreezerKind};
 pub use devices::default_device_rules;
 pub use error::{Error, Result, Warning};
