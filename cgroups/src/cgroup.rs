@@ -32,8 +32,12 @@ pub enum FreezerKind {
     V2,
 }
 
-/// How long `freeze`, `thaw` and `destroy` wait for the kernel.
+/// How long `freeze` and `thaw` wait for the kernel.
 const WAIT_LIMIT: Duration = Duration::from_secs(5);
+
+/// How long `destroy` retries `rmdir` while the kernel says busy (exiting
+/// processes still being reaped).
+const RMDIR_LIMIT: Duration = Duration::from_secs(2);
 
 /// A container's cgroup: its directory in each v1 hierarchy and/or in the
 /// unified hierarchy, and which of those directories gorae created (only
@@ -493,7 +497,7 @@ fn rmdir_retrying(dir: &Path) -> Result<()> {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < WAIT_LIMIT => {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < RMDIR_LIMIT => {
                 sleep(delay);
                 delay = (delay * 2).min(Duration::from_millis(100));
             }
