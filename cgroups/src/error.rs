@@ -205,6 +205,16 @@ pub enum Error {
         /// The errno.
         source: nix::Error,
     },
+    /// The kernel refused the v2 eBPF device filter.
+    #[error("loading the eBPF device filter for {path}: {source}; verifier log: {log}")]
+    DeviceFilterLoad {
+        /// The cgroup.
+        path: PathBuf,
+        /// The errno of `bpf(BPF_PROG_LOAD)`.
+        source: nix::Error,
+        /// The verifier's log.
+        log: String,
+    },
     /// `open` found no directory for the container in any hierarchy.
     #[error("cgroup {path} does not exist")]
     NotFound {

@@ -28,7 +28,7 @@
 //! assert!(err.to_string().contains("cpu.cpus"));
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod cgroup;
 mod devices;
@@ -38,6 +38,7 @@ mod hierarchy;
 mod oom;
 mod path;
 mod stats;
+mod sys;
 mod v1;
 mod v2;
 mod validate;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
+use crate::devices;
 use crate::error::{Error, Result, Warning};
 use crate::fsutil::{self, try_write, write, write_error};
 use crate::v1;
@@ -100,6 +101,9 @@ pub(crate) fn apply(dir: &Path, available: &Available, r: &LinuxResources) -> Re
     }
     if let Some(rdma) = r.rdma() {
         v1::set_rdma(dir, rdma)?;
+    }
+    if let Some(rules) = r.devices() {
+        devices::apply_v2(dir, rules)?;
     }
     if let Some(u) = r.unified() {
         set_unified(dir, available, u)?;
