@@ -65,14 +65,9 @@ impl Cgroup {
         path: &CgroupPath,
         resources: Option<&LinuxResources>,
     ) -> Result<(Self, Vec<Warning>)> {
-        path.check_placeable()?;
+        path.check_supported()?;
         if let Some(r) = resources {
             validate::validate_on(hierarchy, r, path)?;
-            if hierarchy.is_v2()
-                && let Some(m) = r.memory()
-            {
-                v2::memory_swap_to_v2(m.swap().unwrap_or(0), m.limit().unwrap_or(0))?;
-            }
         }
         let mut cgroup = Self::layout(hierarchy, path)?;
         if let Err(e) = cgroup.make_dirs(hierarchy, path) {

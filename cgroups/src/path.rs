@@ -110,8 +110,8 @@ impl CgroupPath {
     }
 
     /// Refuses forms this crate cannot place: the systemd form, with an error
-    /// that says whether systemd runs here.
-    pub(crate) fn check_placeable(&self) -> Result<()> {
+    /// that says whether systemd runs here. [`crate::validate`] calls it.
+    pub fn check_supported(&self) -> Result<()> {
         match self {
             CgroupPath::Systemd {
                 slice,
@@ -132,7 +132,7 @@ impl CgroupPath {
     /// The path relative to the hierarchy's mount point, given this
     /// process's own cgroup there and whether the hierarchy is the unified one.
     fn inner(&self, own_cgroup: &Path, unified: bool) -> Result<PathBuf> {
-        self.check_placeable()?;
+        self.check_supported()?;
         match self {
             CgroupPath::Absolute(p) => Ok(p.clone()),
             CgroupPath::Relative(p) => {

@@ -606,3 +606,13 @@ fn stats_serialise_in_runc_events_shape() {
     assert!(v["blkio"].as_object().unwrap().is_empty());
     assert!(v["hugetlb"].as_object().unwrap().is_empty());
 }
+
+#[test]
+fn huge_page_size_the_kernel_lacks_is_refused() {
+    let r = res(r#"{"hugepageLimits": [{"pageSize": "64KB", "limit": 0}]}"#);
+    let sizes = ["2MB".to_string(), "1GB".to_string()];
+    let err = crate::validate::check_huge_page_sizes(&r, &sizes).unwrap_err();
+    assert!(err.to_string().contains("hugepageLimits.pageSize"), "{err}");
+    let ok = res(r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}"#);
+    crate::validate::check_huge_page_sizes(&ok, &sizes).unwrap();
+}

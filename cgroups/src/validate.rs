@@ -11,10 +11,16 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hierarchy::Hierarchy;
 use crate::path::CgroupPath;
+use crate::stats;
 
 /// Validates `resources` and `path` for this host, reading (never writing)
-/// `/proc` and cgroupfs. The core calls this while validating the bundle.
-pub fn validate(resources: &LinuxResources, path: &CgroupPath) -> Result<()> {
+/// `/proc`, `/sys/kernel/mm/hugepages` and cgroupfs. The core calls this
+/// while validating the bundle, before anything is created.
+pub fn validate(resources: Option<&LinuxResources>, path: &CgroupPath) -> Result<()> {
+    path.check_supported()?;
+    let Some(resources) = resources else {
+        return Ok(());
+    };
     let hierarchy = Hierarchy::detect()?;
     validate_on(&hierarchy, resources, path)
 }
@@ -25,10 +31,33 @@ pub fn validate_on(
     resources: &LinuxResources,
     path: &CgroupPath,
 ) -> Result<()> {
-    path.check_placeable()?;
+    path.check_supported()?;
     check_values(resources)?;
+    check_huge_page_sizes(resources, &stats::huge_page_sizes())?;
     let available = Available::probe(hierarchy, path)?;
-    check_controllers(hierarchy.is_v2(), &available, resources)
+    check_controllers(hierarchy.is_v2(), &available, resources)?;
+    if hierarchy.is_v2()
+        && let Some(m) = resources.memory()
+    {
+        crate::v2::memory_swap_to_v2(m.swap().unwrap_or(0), m.limit().unwrap_or(0))?;
+    }
+    Ok(())
+}
+
+/// Page sizes the kernel does not have (`supported` lists those it has;
+/// when it is empty the kernel has no huge pages and the hugetlb controller
+/// check reports the problem).
+pub(crate) fn check_huge_page_sizes(r: &LinuxResources, supported: &[String]) -> Result<()> {
+    for h in r.hugepage_limits().iter().flatten() {
+        if !supported.is_empty() && !supported.iter().any(|s| s == h.page_size()) {
+            return Err(invalid(
+                "hugepageLimits.pageSize",
+                h.page_size(),
+                "this kernel has no huge pages of that size",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The controllers a new cgroup at a given path could have.

@@ -349,7 +349,7 @@ fn resources_of_missing_controllers_are_refused_before_anything_is_created() {
     }
     for (json, needle) in cases {
         let r = res(json);
-        let err = validate(&r, &sb.path("ctr")).unwrap_err();
+        let err = validate(Some(&r), &sb.path("ctr")).unwrap_err();
         assert!(err.to_string().contains(needle), "{json}: {err}");
         let err = Cgroup::create(&sb.hierarchy, &sb.path("ctr"), Some(&r)).unwrap_err();
         assert!(err.to_string().contains(needle), "{json}: {err}");
@@ -362,6 +362,7 @@ fn resources_of_missing_controllers_are_refused_before_anything_is_created() {
         }
     }
     let systemd = CgroupPath::parse("system.slice:gorae:x").unwrap();
+    assert!(validate(None, &systemd).is_err());
     let err = Cgroup::create(&sb.hierarchy, &systemd, None).unwrap_err();
     assert!(err.to_string().contains("systemd"), "{err}");
 }
