@@ -49,7 +49,11 @@ pub(crate) fn rule_line(rule: &LinuxDeviceCgroup) -> String {
         Some(n) if n >= 0 => n.to_string(),
         _ => "*".to_string(),
     };
-    let access = rule.access().as_deref().unwrap_or("rwm");
+    let given = rule.access().as_deref().unwrap_or("rwm");
+    let access: String = ['r', 'w', 'm']
+        .into_iter()
+        .filter(|c| given.contains(*c))
+        .collect();
     format!(
         "{} {}:{} {}",
         typ.as_str(),
@@ -59,11 +63,38 @@ pub(crate) fn rule_line(rule: &LinuxDeviceCgroup) -> String {
     )
 }
 
-/// Writes the bundle's rules in order, then the default ones, each to
+/// Writes the bundle's rules, then the default ones, each to
 /// `devices.allow` or `devices.deny`.
+///
+/// The usual rule list is "deny everything, then allow these". Applied
+/// literally to a cgroup that already denies by default (an `update`), the
+/// first write would cut the running container off every device until
+/// the allows follow. So in that case the allows are written first and
+/// then only the entries no longer wanted are denied.
 pub(crate) fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    let defaults = default_device_rules();
-    for rule in rules.iter().chain(defaults.iter()) {
+    let mut all = rules.to_vec();
+    all.extend(default_device_rules());
+    let current = fsutil::read_opt(dir, "devices.list")?.unwrap_or_default();
+    let already_deny_all = !current.is_empty() && !current.lines().any(|l| l.trim() == "a *:* rwm");
+    if let Some((first, allows)) = all.split_first()
+        && is_deny_all(first)
+        && allows.iter().all(|r| r.allow())
+        && already_deny_all
+    {
+        let wanted: Vec<String> = allows.iter().map(rule_line).collect();
+        for line in &wanted {
+            fsutil::write(dir, "devices.allow", line)?;
+        }
+        for stale in current
+            .lines()
+            .map(str::trim)
+            .filter(|l| !wanted.iter().any(|w| w == l))
+        {
+            fsutil::write(dir, "devices.deny", stale)?;
+        }
+        return Ok(());
+    }
+    for rule in &all {
         let file = if rule.allow() {
             "devices.allow"
         } else {
@@ -72,6 +103,10 @@ pub(crate) fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         fsutil::write(dir, file, &rule_line(rule))?;
     }
     Ok(())
+}
+
+fn is_deny_all(rule: &LinuxDeviceCgroup) -> bool {
+    !rule.allow() && rule.typ().unwrap_or(LinuxDeviceType::A) == LinuxDeviceType::A
 }
 
 /// eBPF opcodes used by the device filter.

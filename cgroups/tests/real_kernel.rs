@@ -640,3 +640,26 @@ fn destroy_of_a_created_cgroup_also_removes_the_parents_it_created() {
         );
     }
 }
+
+#[test]
+fn v1_device_update_swaps_allowed_devices_without_a_deny_all_gap() {
+    let Some(sb) = Sandbox::new(true) else { return };
+    if sb.hierarchy.v1_mount("devices").is_none() {
+        println!("skipped: no v1 devices hierarchy");
+        return;
+    }
+    let rules = |minor: u32| {
+        res(&format!(
+            r#"{{"devices": [{{"allow": false, "access": "rwm"}}, {{"allow": true, "type": "c", "major": 10, "minor": {minor}, "access": "wr"}}]}}"#
+        ))
+    };
+    let (cg, _) = Cgroup::create(&sb.hierarchy, &sb.path("ctr"), Some(&rules(200))).unwrap();
+    cg.apply(&rules(229)).unwrap();
+    let list = fs::read_to_string(cg.v1_dirs()["devices"].join("devices.list")).unwrap();
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(lines.contains(&"c 10:229 rw"), "{lines:?}");
+    assert!(!lines.contains(&"c 10:200 rw"), "{lines:?}");
+    assert!(lines.contains(&"c 1:3 rwm"), "{lines:?}");
+    assert!(!lines.contains(&"a *:* rwm"), "{lines:?}");
+    cg.destroy().unwrap();
+}
