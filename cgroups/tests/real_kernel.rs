@@ -663,3 +663,67 @@ fn v1_device_update_swaps_allowed_devices_without_a_deny_all_gap() {
     assert!(!lines.contains(&"a *:* rwm"), "{lines:?}");
     cg.destroy().unwrap();
 }
+
+/// The pure-v2 code path, run on this host's unified hierarchy alone (on a
+/// hybrid host it has no resource controllers, which the test allows for).
+#[test]
+fn pure_v2_flow_on_the_unified_hierarchy() {
+    let Some(mut sb) = Sandbox::new(false) else {
+        return;
+    };
+    let Some(unified) = sb.hierarchy.unified().cloned() else {
+        println!("skipped: no cgroup v2 hierarchy");
+        return;
+    };
+    let v2 = Hierarchy::V2 {
+        root: unified.clone(),
+    };
+    let controllers = fs::read_to_string(unified.mount_point.join("cgroup.controllers")).unwrap();
+    if !controllers.contains("pids") {
+        let err = Cgroup::create(
+            &v2,
+            &sb.path("ctr"),
+            Some(&res(r#"{"pids": {"limit": 5}}"#)),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ControllerUnavailable {
+                    controller: "pids",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!unified.mount_point.join(&sb.parent).exists());
+    }
+    let r = res(r#"{"unified": {"cgroup.max.depth": "2"}}"#);
+    let (cg, warnings) = Cgroup::create(&v2, &sb.path("ctr"), Some(&r)).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let dir = cg.unified_dir().unwrap().to_path_buf();
+    assert_eq!(
+        fs::read_to_string(dir.join("cgroup.max.depth"))
+            .unwrap()
+            .trim(),
+        "2"
+    );
+    assert!(cg.v2_dir_fd().unwrap().is_some());
+    assert_eq!(cg.freezer(), Some(FreezerKind::V2));
+
+    let pid = sb.spawn("sleep", &["100"]);
+    cg.add_pid(pid as i32).unwrap();
+    assert_eq!(cg.pids().unwrap(), [pid as i32]);
+    cg.freeze().unwrap();
+    assert!(cg.is_frozen().unwrap());
+    let stats = cg.stats().unwrap();
+    assert_eq!(stats.pids.current, 1);
+    // SIGTERM on a frozen (paused) cgroup: delivered, cgroup stays frozen.
+    cg.kill_all(libc::SIGTERM).unwrap();
+    assert!(cg.is_frozen().unwrap());
+    cg.thaw().unwrap();
+    let mut child = sb.take(pid);
+    assert_eq!(wait_exit_signal(&mut child), Some(libc::SIGTERM));
+    cg.destroy().unwrap();
+    assert!(!unified.mount_point.join(&sb.parent).exists());
+}
