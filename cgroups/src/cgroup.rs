@@ -433,6 +433,8 @@ impl Cgroup {
 /// Creates `dir` and any missing parents below `base`, recording those it
 /// created. `before(parent)` runs on each ancestor on the way down (v2
 /// enables controllers there), `after(new)` on each directory created.
+/// A parent removed under our feet (another container's `destroy` taking a
+/// shared, now empty parent) makes the walk start again, a few times.
 fn mkdir_walk(
     base: &Path,
     dir: &Path,
@@ -441,23 +443,30 @@ fn mkdir_walk(
     mut after: impl FnMut(&Path) -> Result<()>,
 ) -> Result<()> {
     let rel = dir.strip_prefix(base).unwrap_or(dir);
-    let mut cur = base.to_path_buf();
-    for comp in rel.components() {
-        before(&cur)?;
-        cur.push(comp);
-        if cur.is_dir() {
-            continue;
-        }
-        match std::fs::create_dir(&cur) {
-            Ok(()) => {
-                created.push(cur.clone());
-                after(&cur)?;
+    let mut attempts = 0;
+    'walk: loop {
+        let mut cur = base.to_path_buf();
+        for comp in rel.components() {
+            before(&cur)?;
+            cur.push(comp);
+            if cur.is_dir() {
+                continue;
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(source) => return Err(Error::Mkdir { path: cur, source }),
+            match std::fs::create_dir(&cur) {
+                Ok(()) => {
+                    created.push(cur.clone());
+                    after(&cur)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                    continue 'walk;
+                }
+                Err(source) => return Err(Error::Mkdir { path: cur, source }),
+            }
         }
+        return Ok(());
     }
-    Ok(())
 }
 
 /// Enables in `dir/cgroup.subtree_control` every controller of
