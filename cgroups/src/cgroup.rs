@@ -232,8 +232,8 @@ impl Cgroup {
 
     /// Sends `signal` to every process. `SIGKILL` uses `cgroup.kill` where
     /// the unified hierarchy has it; otherwise the cgroup is frozen, each
-    /// process signalled, and thawed again (thawed always for `SIGKILL`, so
-    /// the processes can die; kept frozen if it was paused before).
+    /// process signalled, and thawed again. A paused cgroup stays frozen,
+    /// except for `SIGKILL`, which needs the processes thawed to die.
     pub fn kill_all(&self, signal: i32) -> Result<()> {
         let sig = Signal::try_from(signal).map_err(|_| Error::InvalidSignal { signal })?;
         if sig == Signal::SIGKILL
@@ -242,7 +242,13 @@ impl Cgroup {
                 .as_ref()
                 .filter(|d| d.join("cgroup.kill").exists())
         {
-            return write(dir, "cgroup.kill", "1");
+            write(dir, "cgroup.kill", "1")?;
+            // A task stopped by the v1 freezer acts on SIGKILL only once thawed
+            // (v2 frozen tasks die at once).
+            if self.freezer == Some(FreezerKind::V1) {
+                self.thaw()?;
+            }
+            return Ok(());
         }
         let was_frozen = self.freezer.is_some() && self.is_frozen()?;
         if self.freezer.is_some() && !was_frozen {

@@ -98,36 +98,38 @@ impl Drop for Sandbox {
             let _ = c.kill();
             let _ = c.wait();
         }
+        let mut all = Vec::new();
         for mount in self.mount_points() {
             let top = mount.join(&self.parent);
-            if !top.exists() {
-                continue;
+            if top.exists() {
+                collect_dirs(&top, &mut all);
+                all.push(top);
             }
-            let mut dirs = Vec::new();
-            collect_dirs(&top, &mut dirs);
-            dirs.push(top);
-            // Grandchildren of the test (a shell's `sleep`) may still be there.
-            for d in &dirs {
-                let _ = fs::write(d.join("freezer.state"), "THAWED");
-                for pid in fs::read_to_string(d.join("cgroup.procs"))
-                    .unwrap_or_default()
-                    .lines()
-                {
-                    if let Ok(pid) = pid.trim().parse::<i32>() {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::SIGKILL,
-                        );
-                    }
+        }
+        // Processes may remain (a shell's grandchildren, or a test that
+        // failed with its cgroup frozen): thaw and kill them everywhere
+        // first, then remove the directories, deepest first.
+        for d in &all {
+            let _ = fs::write(d.join("freezer.state"), "THAWED");
+            let _ = fs::write(d.join("cgroup.freeze"), "0");
+            for pid in fs::read_to_string(d.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::SIGKILL,
+                    );
                 }
             }
-            for d in dirs {
-                for _ in 0..200 {
-                    if fs::remove_dir(&d).is_ok() || !d.exists() {
-                        break;
-                    }
-                    sleep(Duration::from_millis(10));
+        }
+        for d in all {
+            for _ in 0..300 {
+                if fs::remove_dir(&d).is_ok() || !d.exists() {
+                    break;
                 }
+                sleep(Duration::from_millis(10));
             }
         }
     }
@@ -726,4 +728,19 @@ fn pure_v2_flow_on_the_unified_hierarchy() {
     assert_eq!(wait_exit_signal(&mut child), Some(libc::SIGTERM));
     cg.destroy().unwrap();
     assert!(!unified.mount_point.join(&sb.parent).exists());
+}
+
+#[test]
+fn sigkill_of_a_paused_container_kills_it() {
+    let Some(mut sb) = Sandbox::new(false) else {
+        return;
+    };
+    let (cg, _) = Cgroup::create(&sb.hierarchy, &sb.path("ctr"), None).unwrap();
+    let pid = sb.spawn("sleep", &["100"]);
+    cg.add_pid(pid as i32).unwrap();
+    cg.freeze().unwrap();
+    cg.kill_all(libc::SIGKILL).unwrap();
+    let mut child = sb.take(pid);
+    assert_eq!(wait_exit_signal(&mut child), Some(libc::SIGKILL));
+    cg.destroy().unwrap();
 }
