@@ -319,7 +319,9 @@ impl Cgroup {
     /// Removes the cgroup: each container directory gorae created (with the
     /// sub-cgroups the container made in it), retrying while the kernel
     /// reports it busy, then the parents gorae created if they are empty.
-    /// Directories gorae did not create are left alone.
+    /// Directories gorae did not create are left alone. Call it once the
+    /// processes are gone (`kill_all(SIGKILL)` and reaping); a cgroup that
+    /// still holds processes stays busy and the error says so.
     pub fn destroy(&self) -> Result<()> {
         let leaves: Vec<PathBuf> = self
             .dirs()

@@ -423,7 +423,13 @@ fn freeze_thaw(kind: FreezerKind) {
             let events =
                 fs::read_to_string(cg.unified_dir().unwrap().join("cgroup.events")).unwrap();
             assert!(events.contains("frozen 1"), "{events}");
-            println!("v2-frozen task state: {}", proc_state(pid));
+            // A v2-frozen task sits in the signal path (do_freezer_trap),
+            // not in its own sleep.
+            let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+            assert!(
+                wchan.contains("signal") || wchan.contains("freez"),
+                "wchan {wchan}"
+            );
         }
     }
     cg.thaw().unwrap();
