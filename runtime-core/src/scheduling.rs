@@ -59,7 +59,7 @@ fn scheduler(s: &oci_spec::runtime::Scheduler) -> Result<SchedAttr> {
     }
     let priority = s.priority().unwrap_or(0);
     let realtime = matches!(s.policy(), P::SchedFifo | P::SchedRr);
-    if priority < 0 || priority > 99 || (priority != 0 && !realtime) {
+    if !(0..=99).contains(&priority) || (priority != 0 && !realtime) {
         return Err(Error::invalid(
             "process.scheduler.priority",
             format!(
