@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod log;
+mod resources;
 mod signal;
 
 use std::path::PathBuf;
@@ -97,6 +98,45 @@ enum Command {
         /// The container id.
         id: String,
     },
+    /// Freeze every process of a running container.
+    Pause {
+        /// The container id.
+        id: String,
+    },
+    /// Thaw a paused container.
+    Resume {
+        /// The container id.
+        id: String,
+    },
+    /// List the processes of a container (ps -ef, or the ps options after --).
+    Ps {
+        /// Output format: table or json (the pids).
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// The container id.
+        id: String,
+        /// Options for ps.
+        #[arg(last = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change the resource limits of a running container.
+    Update {
+        #[command(flatten)]
+        flags: Box<resources::UpdateFlags>,
+        /// The container id.
+        id: String,
+    },
+    /// Print resource usage and OOM events of a container as JSON lines.
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// The container id.
+        id: String,
+    },
     /// List the containers in the state root.
     List {
         /// Print only the ids.
@@ -174,6 +214,28 @@ fn execute(cli: &Cli, logger: &Logger) -> Result<u8, String> {
             }
         }
         Command::List { quiet, format } => list(&runtime, *quiet, format)?,
+        Command::Pause { id } => runtime.pause(id).map_err(text)?,
+        Command::Resume { id } => runtime.resume(id).map_err(text)?,
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => resources::ps(&runtime, id, format, ps_args)?,
+        Command::Update { flags, id } => {
+            let r = resources::update_resources(flags)?;
+            runtime
+                .update(id, &r)
+                .map_err(text)?
+                .iter()
+                .for_each(|w| logger.warn(w));
+        }
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            resources::events(&runtime, id, *stats, resources::interval(interval)?)?;
+        }
     }
     Ok(0)
 }

@@ -96,6 +96,12 @@ pub enum Error {
         /// What is known of its end.
         reason: String,
     },
+    /// Creating, using or removing the container's cgroup failed.
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] gorae_cgroups::Error),
+    /// The seccomp profile could not be compiled, installed or handed over.
+    #[error("linux.seccomp: {0}")]
+    Seccomp(#[from] gorae_seccomp::Error),
     /// `state.json` of a container could not be understood.
     #[error("corrupt state {path}: {source}")]
     State {

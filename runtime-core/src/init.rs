@@ -44,6 +44,12 @@ pub(crate) struct Plan {
     pub scheduling: scheduling::Scheduling,
     /// Written by the parent before it releases the init.
     pub oom_score_adj: Option<i32>,
+    /// Enter a new cgroup namespace once the parent has placed the init in
+    /// the container's cgroup (so that cgroup is the namespace's root).
+    pub unshare_cgroupns: bool,
+    /// The compiled `linux.seccomp`, installed last before `execve` (or,
+    /// without `noNewPrivileges`, while the init still has CAP_SYS_ADMIN).
+    pub seccomp: Option<gorae_seccomp::Filter>,
 }
 
 /// The steps of the init, in order. Their numbers travel in [`Report`].
@@ -84,9 +90,11 @@ pub(crate) enum Step {
     IoPriority,
     Affinity,
     Personality,
+    CgroupNamespace,
+    Seccomp,
 }
 
-const STEPS: [Step; 34] = [
+const STEPS: [Step; 36] = [
     Step::WaitParent,
     Step::BecomeRoot,
     Step::Join,
@@ -121,6 +129,8 @@ const STEPS: [Step; 34] = [
     Step::IoPriority,
     Step::Affinity,
     Step::Personality,
+    Step::CgroupNamespace,
+    Step::Seccomp,
 ];
 
 /// A failed step: which, on which item (mount index, namespace index, ...),
@@ -214,15 +224,49 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     enter_cwd(&plan.process)?;
     rlimits::apply(&plan.rlimits).map_err(|(i, e)| fail(Step::Rlimit, i)(e))?;
     scheduling::apply_priorities(&plan.scheduling).map_err(scheduling_failure)?;
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
+    // before the capabilities are dropped, as runc does.
+    let mut listener = None;
+    if !plan.process.no_new_privileges {
+        listener = install_seccomp(plan)?;
+    }
     become_user(plan)?;
     umask(plan.process.umask);
     plan.process.look_path().map_err(fail(Step::LookPath, 0))?;
     // Ready: from here the init outlives `create`.
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0);
     write(fds.channel, &Report::Ready.encode()).map_err(fail(Step::WaitParent, 0))?;
-    wait_for_start(fds.start).map_err(fail(Step::WaitStart, 0))?;
+    let conn = wait_for_start(fds.start).map_err(fail(Step::WaitStart, 0))?;
     scheduling::apply_final(&plan.scheduling).map_err(scheduling_failure)?;
+    sys::reset_signals();
+    sys::cloexec_from(3).map_err(fail(Step::Exec, 0))?;
+    // Under the filter the init only makes the syscalls it must: execveat
+    // of the stub (and the stub's execve), plus, when an agent is to get
+    // the listener, the acknowledgement that carries it to `start`.
+    let notify = plan.seccomp.as_ref().is_some_and(|f| f.needs_listener());
+    if plan.process.no_new_privileges && notify {
+        listener = install_seccomp(plan)?;
+    }
+    let listener_fd = listener.as_ref().map(|l| l.as_fd());
+    sys::send_byte_with_fd(conn.as_fd(), 1, listener_fd).map_err(fail(Step::WaitStart, 1))?;
+    if plan.process.no_new_privileges && !notify {
+        install_seccomp(plan)?;
+    }
     exec(plan, fds.stub)
+}
+
+fn install_seccomp(plan: &Plan) -> Result<Option<OwnedFd>, Failure> {
+    let Some(filter) = &plan.seccomp else {
+        return Ok(None);
+    };
+    filter.install().map_err(|e| {
+        let errno = match e {
+            gorae_seccomp::Error::NoNewPrivs => Errno::EACCES,
+            gorae_seccomp::Error::Install(errno) => errno,
+            _ => Errno::EINVAL,
+        };
+        fail(Step::Seccomp, 0)(errno)
+    })
 }
 
 fn scheduling_failure((part, errno): (scheduling::Failed, Errno)) -> Failure {
@@ -242,6 +286,10 @@ fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
         Ok(1) => {}
         Ok(_) => return Err(fail(Step::WaitParent, 0)(Errno::EPIPE)),
         Err(e) => return Err(fail(Step::WaitParent, 0)(e)),
+    }
+    if plan.unshare_cgroupns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(fail(Step::CgroupNamespace, 0))?;
     }
     if plan.namespaces.new_user() {
         let root = (Uid::from_raw(0), Gid::from_raw(0));
@@ -396,22 +444,19 @@ fn in_user_namespace_without_setgroups() -> bool {
     matches!(read(fd.as_fd(), &mut buf), Ok(n) if buf[..n].starts_with(b"deny"))
 }
 
-/// Blocks until `start` connects and says go, then acknowledges.
-fn wait_for_start(listener: BorrowedFd<'_>) -> Result<(), Errno> {
+/// Blocks until `start` connects and says go; returns the connection,
+/// on which the init acknowledges.
+fn wait_for_start(listener: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     loop {
-        let conn = accept(listener.as_raw_fd())?;
-        let conn = sys::owned(conn);
+        let conn = sys::owned(accept(listener.as_raw_fd())?);
         let mut go = [0u8; 1];
         if read(conn.as_fd(), &mut go) == Ok(1) {
-            write(conn.as_fd(), &go)?;
-            return Ok(());
+            return Ok(conn);
         }
     }
 }
 
 fn exec(plan: &mut Plan, stub: BorrowedFd<'_>) -> Result<Infallible, Failure> {
-    sys::reset_signals();
-    sys::cloexec_from(3).map_err(fail(Step::Exec, 0))?;
     let errno = plan.process.exec.exec_stub(stub);
     Err(fail(Step::Exec, 1)(errno))
 }

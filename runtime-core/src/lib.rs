@@ -38,6 +38,9 @@ pub mod state;
 mod sys;
 mod sysctl;
 
+pub use gorae_cgroups::{OomEvent, OomWatcher, Stats};
+pub use oci_spec;
+
 pub use container::{CreateOptions, Created, DEFAULT_ROOT, Runtime};
 pub use error::{Error, Result};
 pub use state::{State, Status};

@@ -134,6 +134,20 @@ pub struct Saved {
     /// Whether the container has its own pid namespace (killing its init
     /// then ends every process in it).
     pub own_pid_namespace: bool,
+    /// The container's cgroup, with which directories gorae created.
+    #[serde(default)]
+    pub cgroup: Option<gorae_cgroups::Cgroup>,
+    /// The cgroup is at gorae's default path (`/gorae/<root tag>/<id>`),
+    /// whose gorae-named parents gorae removes once empty.
+    #[serde(default)]
+    pub cgroup_is_default: bool,
+    /// `linux.seccomp.listenerPath`: where `start` hands the seccomp
+    /// listener to the agent.
+    #[serde(default)]
+    pub listener_path: Option<PathBuf>,
+    /// `linux.seccomp.listenerMetadata`.
+    #[serde(default)]
+    pub listener_metadata: Option<String>,
 }
 
 /// The OCI state of a container, as `gorae state` prints it.
@@ -328,10 +342,17 @@ impl StateDir {
         match saved {
             None => Status::Creating,
             Some(Saved {
-                init: Some(init), ..
+                init: Some(init),
+                cgroup,
+                ..
             }) if init.is_alive() => {
                 if self.waits_for_start() {
                     Status::Created
+                } else if cgroup
+                    .as_ref()
+                    .is_some_and(|c| c.is_frozen().unwrap_or(false))
+                {
+                    Status::Paused
                 } else {
                     Status::Running
                 }

@@ -389,3 +389,44 @@ pub fn mount_setattr(
     };
     Errno::result(ret).map(drop)
 }
+
+/// Sends one byte on a connected unix socket, with `fd` attached as
+/// SCM_RIGHTS when given. Uses only stack memory.
+pub fn send_byte_with_fd(
+    sock: BorrowedFd<'_>,
+    byte: u8,
+    fd: Option<BorrowedFd<'_>>,
+) -> Result<(), Errno> {
+    #[repr(C, align(8))]
+    struct Control([u8; 64]);
+    let mut data = [byte];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut control = Control([0; 64]);
+    // SAFETY: msghdr is plain old data; zero is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if let Some(fd) = fd {
+        let raw = fd.as_raw_fd();
+        // SAFETY: CMSG_SPACE/CMSG_LEN are pure arithmetic.
+        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+        msg.msg_control = control.0.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        // SAFETY: the control buffer is aligned and larger than `space`, so
+        // CMSG_FIRSTHDR returns a valid header inside it, and CMSG_DATA
+        // points at room for one int.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), raw);
+        }
+    }
+    // SAFETY: msg points at iov, data and control, all alive for the call.
+    let ret = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    Errno::result(ret).map(drop)
+}

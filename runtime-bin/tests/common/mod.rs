@@ -302,12 +302,21 @@ impl Lab {
 }
 
 /// The pids of processes whose root directory is `rootfs` (containers').
+/// After `pivot_root` the link `/proc/<pid>/root` reads as `/` from the
+/// host, so the root is compared by device and inode through the link.
 pub fn processes_rooted_in(rootfs: &Path) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(want) = fs::metadata(rootfs) else {
+        return Vec::new();
+    };
     fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|r| r == rootfs))
+        .filter(|pid| {
+            fs::metadata(format!("/proc/{pid}/root"))
+                .is_ok_and(|m| m.dev() == want.dev() && m.ino() == want.ino())
+        })
         .collect()
 }
 

@@ -39,8 +39,42 @@ impl Runtime {
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Created> {
         crate::state::validate_id(id)?;
         let bundle = Bundle::load(&opts.bundle)?;
-        let (mut plan, warnings) = prepare(&bundle)?;
+        let (mut plan, mut warnings) = prepare(&bundle)?;
+        let linux = bundle.spec.linux().as_ref();
+        let resources = linux.and_then(|l| l.resources().as_ref());
+        let configured = linux.and_then(|l| l.cgroups_path().as_deref());
+        let cgroup_path = match configured {
+            Some(path) => gorae_cgroups::CgroupPath::from_spec(Some(path), id)?,
+            None => super::cgroups::default_path(&self.root, id)?,
+        };
+        let hierarchy = gorae_cgroups::Hierarchy::detect()?;
+        gorae_cgroups::validate_on(
+            &hierarchy,
+            &resources.cloned().unwrap_or_default(),
+            &cgroup_path,
+        )?;
+        let seccomp = linux.and_then(|l| l.seccomp().as_ref());
         let dir = StateDir::reserve(&self.root, id)?;
+        let (cgroup, cgroup_warnings) =
+            match gorae_cgroups::Cgroup::create(&hierarchy, &cgroup_path, resources) {
+                Ok(created) => created,
+                Err(e) => {
+                    let _ = dir.remove();
+                    return Err(e.into());
+                }
+            };
+        warnings.extend(cgroup_warnings.iter().map(|w| w.to_string()));
+        // The cgroup namespace is entered once the init sits in its cgroup.
+        if plan
+            .namespaces
+            .new
+            .contains(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        {
+            plan.namespaces
+                .new
+                .remove(nix::sched::CloneFlags::CLONE_NEWCGROUP);
+            plan.unshare_cgroupns = true;
+        }
         let saved = Saved {
             id: id.to_owned(),
             bundle: bundle.dir.clone(),
@@ -57,14 +91,19 @@ impl Runtime {
             init: None,
             creator: Some(ProcessId::current()?),
             own_pid_namespace: plan.namespaces.has_pid_namespace(),
+            cgroup: Some(cgroup.clone()),
+            cgroup_is_default: configured.is_none(),
+            listener_path: seccomp.and_then(|s| s.listener_path().clone()),
+            listener_metadata: seccomp.and_then(|s| s.listener_metadata().clone()),
         };
-        match launch(&dir, &mut plan, saved, opts.pid_file.as_deref()) {
+        match launch(&dir, &mut plan, saved, &cgroup, opts.pid_file.as_deref()) {
             Ok((pid, pidfd)) => Ok(Created {
                 pid,
                 pidfd,
                 warnings,
             }),
             Err(e) => {
+                let _ = super::cgroups::remove(&cgroup, configured.is_none());
                 let _ = dir.remove();
                 Err(e)
             }
@@ -97,6 +136,10 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         Vec::new()
     };
     let prepared = mounts::prepare(spec, &bundle.dir, &cgroups)?;
+    let seccomp = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(gorae_seccomp::compile)
+        .transpose()?;
     let populate_dev = spec
         .mounts()
         .iter()
@@ -125,6 +168,8 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         process,
         last_cap: capabilities::last_cap(),
         oom_score_adj: process_spec.oom_score_adj(),
+        unshare_cgroupns: false,
+        seccomp,
     };
     let warnings = unknown_caps
         .into_iter()
@@ -153,6 +198,7 @@ fn launch(
     dir: &StateDir,
     plan: &mut Plan,
     mut saved: Saved,
+    cgroup: &gorae_cgroups::Cgroup,
     pid_file: Option<&Path>,
 ) -> Result<(Pid, OwnedFd)> {
     dir.save(&saved)?;
@@ -201,6 +247,7 @@ fn launch(
         armed: true,
     };
     restored?;
+    cgroup.add_pid(pid.as_raw())?;
     if plan.namespaces.new_user() {
         write_id_maps(pid, &plan.namespaces)?;
     }
@@ -339,6 +386,8 @@ fn describe(plan: &Plan, f: init::Failure) -> Error {
         Step::IoPriority => ("ioprio_set process.ioPriority", String::new()),
         Step::Affinity => ("sched_setaffinity process.execCPUAffinity", String::new()),
         Step::Personality => ("personality linux.personality", String::new()),
+        Step::CgroupNamespace => ("unshare the cgroup namespace", String::new()),
+        Step::Seccomp => ("install linux.seccomp", String::new()),
     };
     Error::Init {
         step,

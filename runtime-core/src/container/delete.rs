@@ -26,6 +26,11 @@ impl Runtime {
         match status {
             Status::Stopped => {}
             _ if force => {
+                // A frozen process does not die of SIGKILL until thawed: the
+                // cgroup's kill thaws what it kills.
+                if let Some(cgroup) = saved.as_ref().and_then(|s| s.cgroup.as_ref()) {
+                    cgroup.kill_all(libc::SIGKILL)?;
+                }
                 if let Some(pidfd) = saved.as_ref().and_then(|s| s.init).and_then(|i| i.pidfd()) {
                     kill_and_wait(&pidfd, id)?;
                 }
@@ -36,6 +41,11 @@ impl Runtime {
                     op: "delete",
                     status,
                 });
+            }
+        }
+        if let Some(saved) = &saved {
+            if let Some(cgroup) = &saved.cgroup {
+                super::cgroups::remove(cgroup, saved.cgroup_is_default)?;
             }
         }
         dir.remove()

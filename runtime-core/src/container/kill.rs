@@ -31,8 +31,11 @@ impl Runtime {
                 status,
             });
         };
-        if all && saved.own_pid_namespace {
-            if let Some(init) = saved.init {
+        if all {
+            if let Some(cgroup) = &saved.cgroup {
+                return Ok(cgroup.kill_all(signal)?);
+            }
+            if let (true, Some(init)) = (saved.own_pid_namespace, saved.init) {
                 signal_namespace(init, signal);
             }
         }

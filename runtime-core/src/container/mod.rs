@@ -1,9 +1,11 @@
 //! The lifecycle verbs, one file each, on a [`Runtime`]: a state root that
 //! holds one directory per container.
 
+mod cgroups;
 mod create;
 mod delete;
 mod kill;
+mod pause;
 mod run;
 mod start;
 mod state;
