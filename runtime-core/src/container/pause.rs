@@ -20,17 +20,7 @@ impl Runtime {
 
     /// The pids of every process in container `id`'s cgroup.
     pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
-        let dir = StateDir::open_shared(&self.root, id)?;
-        let saved = dir.load()?;
-        let status = dir.status(saved.as_ref());
-        match saved.and_then(|s| s.cgroup) {
-            Some(cgroup) if status != Status::Stopped => Ok(cgroup.pids()?),
-            _ => Err(Error::WrongState {
-                id: id.to_owned(),
-                op: "list the processes of",
-                status,
-            }),
-        }
+        Ok(self.live_cgroup(id, "list the processes of")?.pids()?)
     }
 
     /// Applies new resource limits to running container `id`; returns the
@@ -72,14 +62,20 @@ impl Runtime {
 
     /// A watcher for OOM kills in container `id`'s cgroup.
     pub fn oom_events(&self, id: &str) -> Result<gorae_cgroups::OomWatcher> {
+        Ok(self.live_cgroup(id, "watch")?.oom_events()?)
+    }
+
+    /// The cgroup of container `id` unless it is stopped, read without
+    /// waiting for another gorae acting on the container.
+    fn live_cgroup(&self, id: &str, op: &'static str) -> Result<gorae_cgroups::Cgroup> {
         let dir = StateDir::open_shared(&self.root, id)?;
         let saved = dir.load()?;
         let status = dir.status(saved.as_ref());
         match saved.and_then(|s| s.cgroup) {
-            Some(cgroup) if status != Status::Stopped => Ok(cgroup.oom_events()?),
+            Some(cgroup) if status != Status::Stopped => Ok(cgroup),
             _ => Err(Error::WrongState {
                 id: id.to_owned(),
-                op: "watch",
+                op,
                 status,
             }),
         }
