@@ -4,6 +4,7 @@
 //! `gorae-core`.
 #![forbid(unsafe_code)]
 
+mod exec;
 mod log;
 mod resources;
 mod signal;
@@ -52,6 +53,9 @@ enum Command {
         /// File to write the container's init pid to.
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// Unix socket to send the pty master to (process.terminal).
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         /// The container id.
         id: String,
     },
@@ -95,9 +99,14 @@ enum Command {
         /// Leave the container running in the background.
         #[arg(short, long)]
         detach: bool,
+        /// Unix socket to send the pty master to (process.terminal).
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         /// The container id.
         id: String,
     },
+    /// Run a process in a running container.
+    Exec(Box<exec::ExecArgs>),
     /// Freeze every process of a running container.
     Pause {
         /// The container id.
@@ -174,11 +183,13 @@ fn execute(cli: &Cli, logger: &Logger) -> Result<u8, String> {
         Command::Create {
             bundle,
             pid_file,
+            console_socket,
             id,
         } => {
             let opts = CreateOptions {
                 bundle: bundle.clone(),
                 pid_file: pid_file.clone(),
+                console_socket: console_socket.clone(),
             };
             let created = runtime.create(id, &opts).map_err(text)?;
             created.warnings.iter().for_each(|w| logger.warn(w));
@@ -200,11 +211,13 @@ fn execute(cli: &Cli, logger: &Logger) -> Result<u8, String> {
             bundle,
             pid_file,
             detach,
+            console_socket,
             id,
         } => {
             let opts = CreateOptions {
                 bundle: bundle.clone(),
                 pid_file: pid_file.clone(),
+                console_socket: console_socket.clone(),
             };
             if *detach {
                 runtime.run_detached(id, &opts).map_err(text)?;
@@ -215,6 +228,7 @@ fn execute(cli: &Cli, logger: &Logger) -> Result<u8, String> {
         }
         Command::List { quiet, format } => list(&runtime, *quiet, format)?,
         Command::Pause { id } => runtime.pause(id).map_err(text)?,
+        Command::Exec(args) => return exec::run(&runtime, args),
         Command::Resume { id } => runtime.resume(id).map_err(text)?,
         Command::Ps {
             format,

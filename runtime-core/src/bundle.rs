@@ -96,7 +96,8 @@ fn check_version(version: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_process(process: &Process) -> Result<()> {
+/// Checks the parts of `process` every container process needs.
+pub(crate) fn check_process(process: &Process) -> Result<()> {
     let args = process.args().as_deref().unwrap_or_default();
     if args.first().is_none_or(|a| a.is_empty()) {
         return Err(Error::invalid("process.args", "empty"));
@@ -120,12 +121,6 @@ fn check_process(process: &Process) -> Result<()> {
                 format!("{var:?} is not NAME=value"),
             ));
         }
-    }
-    if process.terminal() == Some(true) {
-        return Err(Error::invalid(
-            "process.terminal",
-            "terminals are not supported yet",
-        ));
     }
     Ok(())
 }

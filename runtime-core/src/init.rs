@@ -24,7 +24,8 @@ use nix::unistd::{
 };
 
 use crate::{
-    devices, masks, mounts, namespaces::Namespaces, process, rlimits, scheduling, sys, sysctl,
+    console, devices, masks, mounts, namespaces::Namespaces, process, rlimits, scheduling, sys,
+    sysctl,
 };
 
 /// Everything the init needs, prepared by the parent before the clone.
@@ -50,6 +51,11 @@ pub(crate) struct Plan {
     /// The compiled `linux.seccomp`, installed last before `execve` (or,
     /// without `noNewPrivileges`, while the init still has CAP_SYS_ADMIN).
     pub seccomp: Option<gorae_seccomp::Filter>,
+    /// Build the container's rootfs (mounts, devices, pivot_root, names);
+    /// false for a process joining a running container.
+    pub build_rootfs: bool,
+    /// The pty settings, used when the parent passes a console socket.
+    pub console: console::Console,
 }
 
 /// The steps of the init, in order. Their numbers travel in [`Report`].
@@ -92,9 +98,10 @@ pub(crate) enum Step {
     Personality,
     CgroupNamespace,
     Seccomp,
+    Console,
 }
 
-const STEPS: [Step; 36] = [
+const STEPS: [Step; 37] = [
     Step::WaitParent,
     Step::BecomeRoot,
     Step::Join,
@@ -131,6 +138,7 @@ const STEPS: [Step; 36] = [
     Step::Personality,
     Step::CgroupNamespace,
     Step::Seccomp,
+    Step::Console,
 ];
 
 /// A failed step: which, on which item (mount index, namespace index, ...),
@@ -195,10 +203,13 @@ impl Report {
 pub(crate) struct Fds<'a> {
     /// Its end of the socketpair with the parent.
     pub channel: BorrowedFd<'a>,
-    /// The listening socket `start` connects to.
-    pub start: BorrowedFd<'a>,
+    /// The listening socket `start` connects to; `None` for a process
+    /// `exec`'d into a running container, which runs as soon as it is ready.
+    pub start: Option<BorrowedFd<'a>>,
     /// The sealed exec stub.
     pub stub: BorrowedFd<'a>,
+    /// The console socket, when `process.terminal` asks for a pty.
+    pub console: Option<BorrowedFd<'a>>,
 }
 
 /// Runs the init to the end: never returns.
@@ -219,8 +230,19 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     scheduling::apply_initial(&plan.scheduling).map_err(scheduling_failure)?;
     enter_namespaces(plan, fds)?;
     umask(Mode::empty());
-    build_rootfs(plan)?;
-    set_names(plan)?;
+    if plan.build_rootfs {
+        build_rootfs(plan)?;
+        set_names(plan)?;
+    }
+    if let Some(socket) = fds.console {
+        let root = nix::fcntl::open(
+            c"/",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail(Step::Console, 0))?;
+        console::setup(root.as_fd(), socket, &plan.console).map_err(fail(Step::Console, 1))?;
+    }
     enter_cwd(&plan.process)?;
     rlimits::apply(&plan.rlimits).map_err(|(i, e)| fail(Step::Rlimit, i)(e))?;
     scheduling::apply_priorities(&plan.scheduling).map_err(scheduling_failure)?;
@@ -233,10 +255,13 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     become_user(plan)?;
     umask(plan.process.umask);
     plan.process.look_path().map_err(fail(Step::LookPath, 0))?;
-    // Ready: from here the init outlives `create`.
+    // Ready: from here the process outlives its gorae parent.
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0);
     write(fds.channel, &Report::Ready.encode()).map_err(fail(Step::WaitParent, 0))?;
-    let conn = wait_for_start(fds.start).map_err(fail(Step::WaitStart, 0))?;
+    let conn = match fds.start {
+        Some(start) => Some(wait_for_start(start).map_err(fail(Step::WaitStart, 0))?),
+        None => None,
+    };
     scheduling::apply_final(&plan.scheduling).map_err(scheduling_failure)?;
     sys::reset_signals();
     sys::cloexec_from(3).map_err(fail(Step::Exec, 0))?;
@@ -247,8 +272,10 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     if plan.process.no_new_privileges && notify {
         listener = install_seccomp(plan)?;
     }
-    let listener_fd = listener.as_ref().map(|l| l.as_fd());
-    sys::send_byte_with_fd(conn.as_fd(), 1, listener_fd).map_err(fail(Step::WaitStart, 1))?;
+    if let Some(conn) = conn {
+        let listener_fd = listener.as_ref().map(|l| l.as_fd());
+        sys::send_with_fd(conn.as_fd(), &[1], listener_fd).map_err(fail(Step::WaitStart, 1))?;
+    }
     if plan.process.no_new_privileges && !notify {
         install_seccomp(plan)?;
     }

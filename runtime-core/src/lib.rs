@@ -23,6 +23,7 @@
 
 pub mod bundle;
 mod capabilities;
+mod console;
 mod container;
 mod devices;
 mod error;
@@ -41,6 +42,6 @@ mod sysctl;
 pub use gorae_cgroups::{OomEvent, OomWatcher, Stats};
 pub use oci_spec;
 
-pub use container::{CreateOptions, Created, DEFAULT_ROOT, Runtime};
+pub use container::{CreateOptions, Created, DEFAULT_ROOT, ExecOptions, Execed, Runtime};
 pub use error::{Error, Result};
 pub use state::{State, Status};

@@ -70,6 +70,18 @@ pub(crate) fn require_new(spec: &Spec, kind: LinuxNamespaceType, field: &str) ->
 }
 
 impl Namespaces {
+    /// No namespace created or joined.
+    pub(crate) fn empty() -> Self {
+        Namespaces {
+            new: CloneFlags::empty(),
+            joins: Vec::new(),
+            joins_for_children: Vec::new(),
+            uid_map: String::new(),
+            gid_map: String::new(),
+            time_offsets: None,
+        }
+    }
+
     /// Checks `linux.namespaces`, `uidMappings`, `gidMappings` and
     /// `timeOffsets`, opening the files of namespaces to join.
     pub(crate) fn from_spec(spec: &Spec) -> Result<Self> {
@@ -77,14 +89,7 @@ impl Namespaces {
         let list = linux
             .and_then(|l| l.namespaces().as_deref())
             .unwrap_or_default();
-        let mut ns = Namespaces {
-            new: CloneFlags::empty(),
-            joins: Vec::new(),
-            joins_for_children: Vec::new(),
-            uid_map: String::new(),
-            gid_map: String::new(),
-            time_offsets: None,
-        };
+        let mut ns = Namespaces::empty();
         let mut seen = CloneFlags::empty();
         for (i, entry) in list.iter().enumerate() {
             let kind = flag(entry.typ());
@@ -193,6 +198,16 @@ impl Namespaces {
         }
         flags.bits() as u64
     }
+}
+
+/// Opens the namespace file of another process to join it.
+pub(crate) fn open(path: PathBuf, kind: CloneFlags) -> Result<Join> {
+    let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+    Ok(Join {
+        kind,
+        fd: OwnedFd::from(file),
+        path,
+    })
 }
 
 /// Opens a namespace file and checks it is a namespace of the listed type.

@@ -26,6 +26,8 @@ pub const OCI_VERSION: &str = "1.2.1";
 
 /// File name of the saved state inside a container's directory.
 const STATE_FILE: &str = "state.json";
+/// File name of the copy of the container's config.
+const CONFIG_COPY: &str = "config.json";
 /// File name of the socket the init waits on until `start`.
 pub(crate) const START_SOCKET: &str = "start.sock";
 
@@ -330,6 +332,24 @@ impl StateDir {
             .and_then(|mut f| f.write_all(&bytes))
             .map_err(|e| Error::io("write", &tmp, e))?;
         fs::rename(&tmp, &file).map_err(|e| Error::io("rename", &file, e))
+    }
+
+    /// Keeps a copy of the container's config (for `exec`, which runs
+    /// processes with the container's settings).
+    pub(crate) fn save_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        let file = self.path.join(CONFIG_COPY);
+        let bytes = serde_json::to_vec(spec).map_err(|source| Error::State {
+            path: file.clone(),
+            source,
+        })?;
+        fs::write(&file, bytes).map_err(|e| Error::io("write", file, e))
+    }
+
+    /// The container's config as `create` saw it.
+    pub(crate) fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
+        let file = self.path.join(CONFIG_COPY);
+        let bytes = fs::read(&file).map_err(|e| Error::io("read", &file, e))?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::State { path: file, source })
     }
 
     /// Whether the init still waits for `start`.

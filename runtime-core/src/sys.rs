@@ -390,19 +390,18 @@ pub fn mount_setattr(
     Errno::result(ret).map(drop)
 }
 
-/// Sends one byte on a connected unix socket, with `fd` attached as
+/// Sends `data` on a connected unix socket, with `fd` attached as
 /// SCM_RIGHTS when given. Uses only stack memory.
-pub fn send_byte_with_fd(
+pub fn send_with_fd(
     sock: BorrowedFd<'_>,
-    byte: u8,
+    data: &[u8],
     fd: Option<BorrowedFd<'_>>,
 ) -> Result<(), Errno> {
     #[repr(C, align(8))]
     struct Control([u8; 64]);
-    let mut data = [byte];
     let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
     };
     let mut control = Control([0; 64]);
     // SAFETY: msghdr is plain old data; zero is a valid empty header.
@@ -426,7 +425,49 @@ pub fn send_byte_with_fd(
             std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), raw);
         }
     }
-    // SAFETY: msg points at iov, data and control, all alive for the call.
+    // SAFETY: msg points at iov, data and control, all alive for the call;
+    // sendmsg only reads the data.
     let ret = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    Errno::result(ret).map(drop)
+}
+
+/// Unlocks the pty behind `master` (`TIOCSPTLCK` 0) and opens its peer
+/// (`TIOCGPTPEER`), without a path lookup in `/dev/pts`.
+pub fn pty_peer(master: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from the pointer.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) };
+    Errno::result(ret)?;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as its integer argument.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    Errno::result(fd)?;
+    Ok(owned(fd))
+}
+
+/// Sets a terminal's window size (`TIOCSWINSZ`).
+pub fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errno> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer.
+    let ret = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    Errno::result(ret).map(drop)
+}
+
+/// Makes `tty` the controlling terminal of the calling session leader.
+pub fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
+    let ret = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `dup2(old, new)` onto a raw descriptor number such as 0, 1 or 2.
+pub fn dup2_raw(old: BorrowedFd<'_>, new: RawFd) -> Result<(), Errno> {
+    // SAFETY: dup2 only manipulates the fd table.
+    let ret = unsafe { libc::dup2(old.as_raw_fd(), new) };
     Errno::result(ret).map(drop)
 }

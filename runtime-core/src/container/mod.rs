@@ -4,9 +4,11 @@
 mod cgroups;
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod pause;
 mod run;
+mod spawn;
 mod start;
 mod state;
 
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 
 pub use create::CreateOptions;
+pub use exec::{ExecOptions, Execed};
 
 /// The default state root of a rootful gorae, as runc's is `/run/runc`.
 pub const DEFAULT_ROOT: &str = "/run/gorae";

@@ -56,31 +56,27 @@ impl Runtime {
             let _ = waitpid(created.pid, None);
             return Err(e);
         }
-        let status = loop {
-            let mut fds = [
-                PollFd::new(created.pidfd.as_fd(), PollFlags::POLLIN),
-                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(errno) => return Err(Error::sys("poll", "run", errno)),
-            }
-            if fds[1].any().unwrap_or(false) {
-                if let Ok(Some(info)) = signals.read_signal() {
-                    let _ = sys::pidfd_send_signal(created.pidfd.as_fd(), info.ssi_signo as i32);
-                }
-            }
-            if fds[0].any().unwrap_or(false) {
-                break waitpid(created.pid, None)
-                    .map_err(|errno| Error::sys("waitpid", "container init", errno))?;
-            }
-        };
+        let status = wait_forwarding(created.pid, &created.pidfd, &signals)?;
         self.delete(id, false)?;
-        Ok(match status {
-            WaitStatus::Exited(_, code) => code,
-            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-            _ => 1,
-        })
+        Ok(status)
+    }
+
+    /// Runs a process in running container `id` (see [`Runtime::exec`])
+    /// and waits for it, forwarding signals as [`Runtime::run`] does.
+    /// Returns its exit status, 128+N when a signal N ended it.
+    pub fn exec_and_wait(&self, id: &str, opts: &super::exec::ExecOptions) -> Result<i32> {
+        let mask = forwarded();
+        let mut old = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))
+            .map_err(|errno| Error::sys("sigprocmask", "exec", errno))?;
+        let result = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+            .map_err(|errno| Error::sys("signalfd", "exec", errno))
+            .and_then(|signals| {
+                let execed = self.exec(id, opts)?;
+                wait_forwarding(execed.pid, &execed.pidfd, &signals)
+            });
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        result
     }
 
     /// Creates and starts container `id`, leaving it running.
@@ -90,4 +86,37 @@ impl Runtime {
             let _ = self.delete(id, true);
         })
     }
+}
+
+/// Waits for child `pid`, forwarding the signals that arrive on `signals`
+/// to it; returns its exit status (128+N for death by signal N).
+fn wait_forwarding(
+    pid: nix::unistd::Pid,
+    pidfd: &std::os::fd::OwnedFd,
+    signals: &SignalFd,
+) -> Result<i32> {
+    let status = loop {
+        let mut fds = [
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(errno) => return Err(Error::sys("poll", "container process", errno)),
+        }
+        if fds[1].any().unwrap_or(false) {
+            if let Ok(Some(info)) = signals.read_signal() {
+                let _ = sys::pidfd_send_signal(pidfd.as_fd(), info.ssi_signo as i32);
+            }
+        }
+        if fds[0].any().unwrap_or(false) {
+            break waitpid(pid, None)
+                .map_err(|errno| Error::sys("waitpid", "container process", errno))?;
+        }
+    };
+    Ok(match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => 1,
+    })
 }

@@ -1,0 +1,250 @@
+//! Cloning a process into a container and waiting until it is ready: the
+//! one path shared by `create` (the init) and `exec`.
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::sys::wait::waitpid;
+use nix::unistd::{Pid, read, write};
+
+use crate::error::{Error, Result};
+use crate::init::{self, Fds, Plan, Report, Step};
+use crate::namespaces::{self, Namespaces};
+use crate::{sealed, sys};
+
+/// The fds the new process uses besides its channel and the exec stub.
+pub(crate) struct Handles<'a> {
+    /// The start socket (create) or none (exec: run when ready).
+    pub start: Option<&'a OwnedFd>,
+    /// The connected console socket, for `process.terminal`.
+    pub console: Option<&'a OwnedFd>,
+    /// The cgroup to place the process in before it runs anything.
+    pub cgroup: Option<&'a gorae_cgroups::Cgroup>,
+    /// Fds of the caller the child must close at once (locks it must not
+    /// hold).
+    pub close_in_child: &'a [RawFd],
+}
+
+/// A cloned process that is killed and reaped when this is dropped, unless
+/// [`Spawned::keep`] was called: the undo of the clone on every error path.
+pub(crate) struct Spawned {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    armed: bool,
+}
+
+impl Spawned {
+    /// Keeps the process; returns its own pidfd for the caller.
+    pub(crate) fn keep(mut self) -> Result<OwnedFd> {
+        let fd = self
+            .pidfd
+            .try_clone()
+            .map_err(|e| Error::io("duplicate", "pidfd", e))?;
+        self.armed = false;
+        Ok(fd)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+            let _ = waitpid(self.pid, None);
+        }
+    }
+}
+
+/// Clones the process of `plan`, places it, releases it and waits until it
+/// reports ready (or how it failed).
+pub(crate) fn spawn(plan: &mut Plan, handles: &Handles<'_>) -> Result<Spawned> {
+    let stub =
+        sealed::stub_memfd().map_err(|errno| Error::sys("memfd_create", "gorae-exec", errno))?;
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|errno| Error::sys("socketpair", "init channel", errno))?;
+    let flags = plan.namespaces.clone_flags();
+    let for_children = namespaces::enter_for_children(&plan.namespaces)?;
+    // SAFETY: the child only runs init::run, which does not allocate, and
+    // ends in execve or _exit: it never returns into this function.
+    let cloned = unsafe { sys::clone3(flags, None) };
+    let (pid, pidfd) = match cloned {
+        Err(errno) => {
+            for_children.restore()?;
+            return Err(Error::sys("clone3", "container process", errno));
+        }
+        Ok(sys::Cloned::Child) => {
+            for fd in handles.close_in_child.iter().chain([&ours.as_raw_fd()]) {
+                let _ = nix::unistd::close(*fd);
+            }
+            let fds = Fds {
+                channel: theirs.as_fd(),
+                start: handles.start.map(|s| s.as_fd()),
+                stub: stub.as_fd(),
+                console: handles.console.map(|s| s.as_fd()),
+            };
+            init::run(plan, &fds)
+        }
+        Ok(sys::Cloned::Parent { pid, pidfd }) => (pid, pidfd),
+    };
+    let restored = for_children.restore();
+    drop((theirs, stub));
+    let spawned = Spawned {
+        pid,
+        pidfd,
+        armed: true,
+    };
+    restored?;
+    if let Some(cgroup) = handles.cgroup {
+        cgroup.add_pid(pid.as_raw())?;
+    }
+    if plan.namespaces.new_user() {
+        write_id_maps(pid, &plan.namespaces)?;
+    }
+    if let Some(score) = plan.oom_score_adj {
+        let path = format!("/proc/{pid}/oom_score_adj");
+        fs::write(&path, score.to_string())
+            .map_err(|e| Error::io("write process.oomScoreAdj to", path, e))?;
+    }
+    write(&ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
+    wait_ready(&ours, plan, pid)?;
+    Ok(spawned)
+}
+
+fn write_id_maps(pid: Pid, ns: &Namespaces) -> Result<()> {
+    for (file, map) in [("uid_map", &ns.uid_map), ("gid_map", &ns.gid_map)] {
+        let path = format!("/proc/{pid}/{file}");
+        fs::write(&path, map).map_err(|e| Error::io("write", path, e))?;
+    }
+    Ok(())
+}
+
+fn wait_ready(channel: &OwnedFd, plan: &Plan, pid: Pid) -> Result<()> {
+    let mut buf = [0u8; Report::SIZE];
+    let n = read(channel.as_fd(), &mut buf)
+        .map_err(|errno| Error::sys("read", "init channel", errno))?;
+    match Report::decode(&buf[..n]) {
+        Some(Report::Ready) => Ok(()),
+        Some(Report::Failed(f)) => Err(describe(plan, f)),
+        None => {
+            let status = waitpid(pid, None)
+                .map(|s| format!("{s:?}"))
+                .unwrap_or_default();
+            Err(Error::InitDied { reason: status })
+        }
+    }
+}
+
+/// Turns the init's report into an error naming what failed.
+pub(crate) fn describe(plan: &Plan, f: init::Failure) -> Error {
+    let i = f.index as usize;
+    let mount = |i: usize| {
+        plan.mounts.get(i).map_or_else(String::new, |m| {
+            format!(
+                "mounts[{}] {:?} onto {:?}",
+                m.index, m.source, m.destination
+            )
+        })
+    };
+    let (step, subject) = match f.step {
+        Step::WaitParent => ("wait for the parent", String::new()),
+        Step::BecomeRoot => ("become root in the user namespace", String::new()),
+        Step::Join => (
+            "setns",
+            plan.namespaces
+                .joins
+                .get(i)
+                .map(|j| j.path.display().to_string())
+                .unwrap_or_default(),
+        ),
+        Step::RootPropagation => ("set mount propagation of", "/".into()),
+        Step::BindRootfs => ("bind mount root.path", format!("{:?}", plan.rootfs)),
+        Step::OpenRootfs => ("open root.path", format!("{:?}", plan.rootfs)),
+        Step::MountDestination => ("create mount destination", mount(i)),
+        Step::Mount => ("mount", mount(i)),
+        Step::MountPropagation => ("set propagation of", mount(i)),
+        Step::Device => (
+            "create device",
+            crate::devices::DEFAULT
+                .get(i)
+                .map_or("/dev symlink".into(), |d| format!("{:?}", d.host)),
+        ),
+        Step::PivotRoot => ("pivot_root into", format!("{:?}", plan.rootfs)),
+        Step::ReadonlyRoot => ("remount read-only (root.readonly)", "/".into()),
+        Step::Hostname => ("sethostname", format!("{:?}", plan.process.hostname)),
+        Step::Domainname => ("setdomainname", format!("{:?}", plan.process.domainname)),
+        Step::Chdir => ("chdir to process.cwd", format!("{:?}", plan.process.cwd)),
+        Step::CwdOutsideRoot => (
+            "process.cwd lies outside the container",
+            format!("{:?}", plan.process.cwd),
+        ),
+        Step::BoundingSet => ("drop bounding capabilities", String::new()),
+        Step::Groups => (
+            "setgroups process.user.additionalGids",
+            format!("{:?}", plan.process.additional_gids),
+        ),
+        Step::SetGid => ("setgid process.user.gid", plan.process.gid.to_string()),
+        Step::SetUid => ("setuid process.user.uid", plan.process.uid.to_string()),
+        Step::Capabilities => ("set process.capabilities", String::new()),
+        Step::NoNewPrivileges => ("set process.noNewPrivileges", String::new()),
+        Step::LookPath => (
+            "find executable process.args[0]",
+            format!("{:?} in $PATH", plan.process.program()),
+        ),
+        Step::WaitStart => ("wait for start", String::new()),
+        Step::Exec => ("exec", format!("{:?}", plan.process.program())),
+        Step::Sysctl => (
+            "write linux.sysctl",
+            plan.sysctl
+                .get(i)
+                .map(|s| s.key.clone())
+                .unwrap_or_default(),
+        ),
+        Step::DevNull => (
+            "check /dev/null is the 1:3 character device, for",
+            "linux.maskedPaths".into(),
+        ),
+        Step::MaskedPath => (
+            "mask linux.maskedPaths",
+            format!("{:?}", plan.masks.masked.get(i)),
+        ),
+        Step::ReadonlyPath => (
+            "make read-only linux.readonlyPaths",
+            format!("{:?}", plan.masks.readonly.get(i)),
+        ),
+        Step::Rlimit => (
+            "setrlimit process.rlimits",
+            plan.rlimits
+                .get(i)
+                .map(|l| crate::rlimits::name(l.resource))
+                .unwrap_or_default(),
+        ),
+        Step::Scheduler => ("sched_setattr process.scheduler", String::new()),
+        Step::IoPriority => ("ioprio_set process.ioPriority", String::new()),
+        Step::Affinity => ("sched_setaffinity process.execCPUAffinity", String::new()),
+        Step::Personality => ("personality linux.personality", String::new()),
+        Step::CgroupNamespace => ("unshare the cgroup namespace", String::new()),
+        Step::Seccomp => ("install linux.seccomp", String::new()),
+        Step::Console => ("set up the pty for process.terminal", "/dev/ptmx".into()),
+    };
+    Error::Init {
+        step,
+        subject,
+        errno: f.errno,
+    }
+}
+
+/// Writes the pid file atomically, as runc does (no trailing newline).
+pub(crate) fn write_pid_file(file: &Path, pid: Pid) -> Result<()> {
+    let tmp = file.with_extension("gorae-tmp");
+    fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(pid.to_string().as_bytes()))
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    fs::rename(&tmp, file).map_err(|e| Error::io("write", file, e))
+}
