@@ -166,6 +166,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let logger = std::sync::Arc::new(logger);
     match execute(&cli, &logger) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
@@ -176,8 +177,9 @@ fn main() -> ExitCode {
 }
 
 /// Runs the command; the error is the one-line message for the user.
-fn execute(cli: &Cli, logger: &Logger) -> Result<u8, String> {
-    let runtime = Runtime::new(&cli.root);
+fn execute(cli: &Cli, logger: &std::sync::Arc<Logger>) -> Result<u8, String> {
+    let sink = std::sync::Arc::clone(logger);
+    let runtime = Runtime::new(&cli.root).on_warning(move |w| sink.warn(w));
     let text = |e: gorae_core::Error| e.to_string();
     match &cli.command {
         Command::Create {

@@ -96,6 +96,16 @@ pub enum Error {
         /// What is known of its end.
         reason: String,
     },
+    /// A hook failed (or ran past its timeout).
+    #[error("{field} {path}: {reason}", path = path.display())]
+    Hook {
+        /// The hook's config field, e.g. `hooks.createRuntime[0]`.
+        field: String,
+        /// Its program.
+        path: PathBuf,
+        /// How it failed.
+        reason: String,
+    },
     /// Creating, using or removing the container's cgroup failed.
     #[error("cgroup: {0}")]
     Cgroup(#[from] gorae_cgroups::Error),

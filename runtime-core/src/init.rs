@@ -24,8 +24,8 @@ use nix::unistd::{
 };
 
 use crate::{
-    console, devices, masks, mounts, namespaces::Namespaces, process, rlimits, scheduling, sys,
-    sysctl,
+    console, devices, hooks, masks, mounts, namespaces::Namespaces, process, rlimits, scheduling,
+    sys, sysctl,
 };
 
 /// Everything the init needs, prepared by the parent before the clone.
@@ -56,7 +56,16 @@ pub(crate) struct Plan {
     pub build_rootfs: bool,
     /// The pty settings, used when the parent passes a console socket.
     pub console: console::Console,
+    /// `hooks.createContainer`, run by the init before `pivot_root`.
+    pub create_container_hooks: Vec<hooks::Prepared>,
+    /// `hooks.startContainer`, run by the init after `start`.
+    pub start_container_hooks: Vec<hooks::Prepared>,
+    /// Receives the state JSON those hooks get on stdin.
+    pub hook_state: Box<[u8; HOOK_STATE_MAX]>,
 }
+
+/// The largest state JSON the init accepts for its hooks.
+pub(crate) const HOOK_STATE_MAX: usize = 64 * 1024;
 
 /// The steps of the init, in order. Their numbers travel in [`Report`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,9 +108,11 @@ pub(crate) enum Step {
     CgroupNamespace,
     Seccomp,
     Console,
+    CreateContainerHook,
+    StartContainerHook,
 }
 
-const STEPS: [Step; 37] = [
+const STEPS: [Step; 39] = [
     Step::WaitParent,
     Step::BecomeRoot,
     Step::Join,
@@ -139,6 +150,8 @@ const STEPS: [Step; 37] = [
     Step::CgroupNamespace,
     Step::Seccomp,
     Step::Console,
+    Step::CreateContainerHook,
+    Step::StartContainerHook,
 ];
 
 /// A failed step: which, on which item (mount index, namespace index, ...),
@@ -231,7 +244,7 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     enter_namespaces(plan, fds)?;
     umask(Mode::empty());
     if plan.build_rootfs {
-        build_rootfs(plan)?;
+        build_rootfs(plan, fds.channel)?;
         set_names(plan)?;
     }
     if let Some(socket) = fds.console {
@@ -262,6 +275,15 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
         Some(start) => Some(wait_for_start(start).map_err(fail(Step::WaitStart, 0))?),
         None => None,
     };
+    if let Some(conn) = &conn {
+        if !plan.start_container_hooks.is_empty() {
+            // A failure goes back to `start` as a report; the init ends.
+            if let Err(f) = run_hooks(plan, conn.as_fd(), Step::StartContainerHook) {
+                let _ = write(conn.as_fd(), &Report::Failed(f).encode());
+                return Err(f);
+            }
+        }
+    }
     scheduling::apply_final(&plan.scheduling).map_err(scheduling_failure)?;
     sys::reset_signals();
     sys::cloexec_from(3).map_err(fail(Step::Exec, 0))?;
@@ -329,7 +351,18 @@ fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn build_rootfs(plan: &Plan) -> Result<(), Failure> {
+/// Reads the state JSON the parent sent on `from` and runs the hooks of
+/// `step` with it.
+fn run_hooks(plan: &mut Plan, from: BorrowedFd<'_>, step: Step) -> Result<(), Failure> {
+    let len = read(from, &mut plan.hook_state[..]).map_err(fail(step, 0))?;
+    let hooks = match step {
+        Step::CreateContainerHook => &mut plan.create_container_hooks,
+        _ => &mut plan.start_container_hooks,
+    };
+    hooks::run_in_init(hooks, &plan.hook_state[..len]).map_err(|(i, e)| fail(step, i)(e))
+}
+
+fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure> {
     let none: Option<&CStr> = None;
     // Nothing we mount may propagate back to the host.
     let propagation = MsFlags::MS_REC | MsFlags::MS_SLAVE;
@@ -369,6 +402,9 @@ fn build_rootfs(plan: &Plan) -> Result<(), Failure> {
                 fail(Step::Device, index)(errno)
             },
         )?;
+    }
+    if !plan.create_container_hooks.is_empty() {
+        run_hooks(plan, channel, Step::CreateContainerHook)?;
     }
     enter_root(root)?;
     if let Some(flags) = plan.rootfs_propagation {

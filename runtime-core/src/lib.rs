@@ -27,6 +27,7 @@ mod console;
 mod container;
 mod devices;
 mod error;
+pub mod hooks;
 mod init;
 mod masks;
 mod mounts;

@@ -152,6 +152,24 @@ pub struct Saved {
     pub listener_metadata: Option<String>,
 }
 
+impl Saved {
+    /// The OCI state JSON hooks get on stdin, with `status` and `pid`.
+    pub(crate) fn hook_state(&self, status: Status, pid: i32) -> Vec<u8> {
+        let state = State {
+            oci_version: OCI_VERSION.to_owned(),
+            id: self.id.clone(),
+            pid,
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            annotations: self.annotations.clone(),
+            owner: self.owner.clone(),
+        };
+        serde_json::to_vec(&state).unwrap_or_default()
+    }
+}
+
 /// The OCI state of a container, as `gorae state` prints it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct State {

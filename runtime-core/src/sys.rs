@@ -211,6 +211,29 @@ impl ExecArgs {
         &self.args
     }
 
+    /// Sets the program path to `path` (truncated to fit).
+    pub fn set_path(&mut self, path: &[u8]) {
+        let len = path.len().min(PATH_MAX - 1);
+        self.path[..len].copy_from_slice(&path[..len]);
+        self.path[len] = 0;
+    }
+
+    /// `execve`s the program path itself (no stub): for hooks, which are
+    /// the host's programs. Returns only on failure.
+    pub fn execve_path(&mut self) -> Errno {
+        self.path[PATH_MAX - 1] = 0;
+        // SAFETY: as for exec_stub; argv[0] of the program is argv[1] of
+        // the stub's array, envp is NULL-terminated.
+        unsafe {
+            libc::execve(
+                self.path.as_ptr().cast(),
+                self.argv.as_ptr().add(1),
+                self.envp.as_ptr(),
+            )
+        };
+        Errno::last()
+    }
+
     /// The buffer that receives the resolved program path (NUL-terminated).
     pub fn path_mut(&mut self) -> &mut [u8; PATH_MAX] {
         &mut self.path

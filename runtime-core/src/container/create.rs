@@ -17,8 +17,8 @@ use crate::init::Plan;
 use crate::mounts;
 use crate::namespaces::{self, Namespaces};
 use crate::process;
-use crate::state::{ProcessId, START_SOCKET, Saved, StateDir, rfc3339_now};
-use crate::{capabilities, console, masks, rlimits, scheduling, sysctl};
+use crate::state::{ProcessId, START_SOCKET, Saved, StateDir, Status, rfc3339_now};
+use crate::{capabilities, console, hooks, masks, rlimits, scheduling, sysctl};
 
 /// Options of `create` beyond the id.
 #[derive(Debug, Clone, Default)]
@@ -120,6 +120,7 @@ impl Runtime {
             &cgroup,
             console_socket.as_ref(),
             opts.pid_file.as_deref(),
+            bundle.spec.hooks().as_ref(),
         );
         match launched {
             Ok((pid, pidfd)) => Ok(Created {
@@ -140,6 +141,7 @@ impl Runtime {
 fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     let spec = &bundle.spec;
     let namespaces = Namespaces::from_spec(spec)?;
+    hooks::validate(spec.hooks().as_ref())?;
     let process_spec = spec
         .process()
         .as_ref()
@@ -196,6 +198,12 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         unshare_cgroupns: false,
         seccomp,
         build_rootfs: true,
+        create_container_hooks: hooks::prepare(
+            hooks::Kind::CreateContainer,
+            spec.hooks().as_ref(),
+        )?,
+        start_container_hooks: hooks::prepare(hooks::Kind::StartContainer, spec.hooks().as_ref())?,
+        hook_state: Box::new([0u8; crate::init::HOOK_STATE_MAX]),
         console: console::Console {
             size: process_spec
                 .console_size()
@@ -217,6 +225,7 @@ fn launch(
     cgroup: &gorae_cgroups::Cgroup,
     console_socket: Option<&OwnedFd>,
     pid_file: Option<&Path>,
+    spec_hooks: Option<&oci_spec::runtime::Hooks>,
 ) -> Result<(Pid, OwnedFd)> {
     dir.save(&saved)?;
     let start_path = dir.short_path(START_SOCKET);
@@ -230,7 +239,16 @@ fn launch(
         // The state directory's lock belongs to `create`, not the init.
         close_in_child: &[dir.lock_fd()],
     };
-    let spawned = spawn(plan, &handles)?;
+    let hooks = spec_hooks.cloned();
+    let creating = saved.clone();
+    let container_hooks = !plan.create_container_hooks.is_empty();
+    let mut before_release = |pid: Pid| -> Result<Option<Vec<u8>>> {
+        let state = creating.hook_state(Status::Creating, pid.as_raw());
+        hooks::run(hooks::Kind::Prestart, hooks.as_ref(), &state)?;
+        hooks::run(hooks::Kind::CreateRuntime, hooks.as_ref(), &state)?;
+        Ok(container_hooks.then_some(state))
+    };
+    let spawned = spawn(plan, &handles, &mut before_release)?;
     drop(listener);
     saved.init = ProcessId::of(spawned.pid);
     if saved.init.is_none() {

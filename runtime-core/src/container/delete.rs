@@ -7,7 +7,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use super::Runtime;
 use crate::error::{Error, Result};
 use crate::state::{StateDir, Status};
-use crate::sys;
+use crate::{hooks, sys};
 
 /// How long `delete --force` waits for a killed init to exit.
 const KILL_WAIT_MS: u16 = 10_000;
@@ -48,7 +48,15 @@ impl Runtime {
                 super::cgroups::remove(cgroup, saved.cgroup_is_default)?;
             }
         }
-        dir.remove()
+        let hooks = dir.load_config().ok().and_then(|c| c.hooks().clone());
+        dir.remove()?;
+        if let Some(saved) = &saved {
+            let state = saved.hook_state(Status::Stopped, 0);
+            for warning in hooks::run_all(hooks::Kind::Poststop, hooks.as_ref(), &state) {
+                self.warn(&warning);
+            }
+        }
+        Ok(())
     }
 }
 

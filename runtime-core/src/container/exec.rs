@@ -123,7 +123,7 @@ impl Runtime {
             cgroup: saved.cgroup.as_ref(),
             close_in_child: &[],
         };
-        let spawned = spawn(&mut plan.plan, &handles)?;
+        let spawned = spawn(&mut plan.plan, &handles, &mut |_| Ok(None))?;
         if let Some(file) = &opts.pid_file {
             write_pid_file(file, spawned.pid)?;
         }
@@ -256,6 +256,9 @@ fn prepare(spec: &Spec, process: Process, init_pid: i32) -> Result<ExecPlan> {
                 .as_ref()
                 .map(|b| (b.height() as u16, b.width() as u16)),
         },
+        create_container_hooks: Vec::new(),
+        start_container_hooks: Vec::new(),
+        hook_state: Box::new([0u8; crate::init::HOOK_STATE_MAX]),
     };
     Ok(ExecPlan {
         plan,

@@ -23,17 +23,46 @@ pub use exec::{ExecOptions, Execed};
 /// The default state root of a rootful gorae, as runc's is `/run/runc`.
 pub const DEFAULT_ROOT: &str = "/run/gorae";
 
+/// Receives the warnings of an operation that goes on despite them.
+pub type WarningSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// A state root: the directory where gorae keeps its containers' state.
 /// Every operation on a container goes through it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Runtime {
     root: PathBuf,
+    warn: Option<WarningSink>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runtime {
     /// A runtime keeping its state under `root` (created on first use).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Runtime { root: root.into() }
+        Runtime {
+            root: root.into(),
+            warn: None,
+        }
+    }
+
+    /// Sends warnings (a failed `poststart`/`poststop` hook, a value the
+    /// host cannot apply, ...) to `sink` instead of dropping them.
+    pub fn on_warning(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.warn = Some(std::sync::Arc::new(sink));
+        self
+    }
+
+    /// Passes a warning to the sink, if any.
+    pub(crate) fn warn(&self, message: &str) {
+        if let Some(sink) = &self.warn {
+            sink(message);
+        }
     }
 
     /// The state root.

@@ -28,6 +28,11 @@ pub(crate) struct Handles<'a> {
     pub close_in_child: &'a [RawFd],
 }
 
+/// Runs in the parent once the child is placed and mapped, before it is
+/// released: the runtime-namespace hooks. Returns the state JSON to send
+/// the child for its own hooks, if it has any.
+pub(crate) type BeforeRelease<'a> = &'a mut dyn FnMut(Pid) -> Result<Option<Vec<u8>>>;
+
 /// A cloned process that is killed and reaped when this is dropped, unless
 /// [`Spawned::keep`] was called: the undo of the clone on every error path.
 pub(crate) struct Spawned {
@@ -59,7 +64,11 @@ impl Drop for Spawned {
 
 /// Clones the process of `plan`, places it, releases it and waits until it
 /// reports ready (or how it failed).
-pub(crate) fn spawn(plan: &mut Plan, handles: &Handles<'_>) -> Result<Spawned> {
+pub(crate) fn spawn(
+    plan: &mut Plan,
+    handles: &Handles<'_>,
+    before_release: BeforeRelease<'_>,
+) -> Result<Spawned> {
     let stub =
         sealed::stub_memfd().map_err(|errno| Error::sys("memfd_create", "gorae-exec", errno))?;
     let (ours, theirs) = socketpair(
@@ -112,7 +121,11 @@ pub(crate) fn spawn(plan: &mut Plan, handles: &Handles<'_>) -> Result<Spawned> {
         fs::write(&path, score.to_string())
             .map_err(|e| Error::io("write process.oomScoreAdj to", path, e))?;
     }
+    let for_hooks = before_release(pid)?;
     write(&ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
+    if let Some(state) = for_hooks {
+        write(&ours, &state).map_err(|errno| Error::sys("write", "init channel", errno))?;
+    }
     wait_ready(&ours, plan, pid)?;
     Ok(spawned)
 }
@@ -232,6 +245,28 @@ pub(crate) fn describe(plan: &Plan, f: init::Failure) -> Error {
         Step::CgroupNamespace => ("unshare the cgroup namespace", String::new()),
         Step::Seccomp => ("install linux.seccomp", String::new()),
         Step::Console => ("set up the pty for process.terminal", "/dev/ptmx".into()),
+        Step::CreateContainerHook | Step::StartContainerHook => {
+            let (field, list) = match f.step {
+                Step::CreateContainerHook => {
+                    ("hooks.createContainer", &plan.create_container_hooks)
+                }
+                _ => ("hooks.startContainer", &plan.start_container_hooks),
+            };
+            let path = list
+                .get(i)
+                .map(|h| h.path.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let reason = match f.errno {
+                nix::errno::Errno::ECHILD => "exited with a failure status".to_owned(),
+                nix::errno::Errno::ETIMEDOUT => "killed after its timeout".to_owned(),
+                errno => errno.to_string(),
+            };
+            return Error::Hook {
+                field: format!("{field}[{i}]"),
+                path: path.into(),
+                reason,
+            };
+        }
     };
     Error::Init {
         step,

@@ -11,8 +11,9 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
 use super::Runtime;
 use crate::error::{Error, Result};
+use crate::init::Report;
 use crate::state::{START_SOCKET, Saved, StateDir, Status};
-use crate::sys;
+use crate::{hooks, sys};
 
 impl Runtime {
     /// Starts container `id`, which must be `created`.
@@ -30,22 +31,54 @@ impl Runtime {
         let died = |e: std::io::Error| Error::InitDied {
             reason: format!("start socket: {e}"),
         };
+        let pid = saved.init.map_or(0, |i| i.pid);
         let mut conn = UnixStream::connect(dir.short_path(START_SOCKET)).map_err(died)?;
-        conn.write_all(&[1]).map_err(died)?;
-        let listener = receive_ack(&conn)?;
+        // "Go", then the state JSON the startContainer hooks get.
+        let mut message = vec![1u8];
+        message.extend(saved.hook_state(Status::Created, pid));
+        conn.write_all(&message).map_err(died)?;
+        let acked = receive_ack(&conn);
         let socket = dir.path().join(START_SOCKET);
         std::fs::remove_file(&socket).map_err(|e| Error::io("remove", socket, e))?;
-        match (listener, &saved.listener_path) {
-            (Some(fd), Some(path)) => hand_to_agent(self, &saved, path, fd),
-            _ => Ok(()),
+        let listener = acked.map_err(|e| match e {
+            Error::Hook { field, reason, .. } => {
+                let index: usize = field
+                    .trim_start_matches("hooks.startContainer[")
+                    .trim_end_matches(']')
+                    .parse()
+                    .unwrap_or(0);
+                let config = dir.load_config().ok();
+                let hooks = config.as_ref().and_then(|c| c.hooks().as_ref());
+                let path = hooks::Kind::StartContainer
+                    .of(hooks)
+                    .get(index)
+                    .map(|h| h.path().clone())
+                    .unwrap_or_default();
+                Error::Hook {
+                    field,
+                    path,
+                    reason,
+                }
+            }
+            other => other,
+        })?;
+        if let (Some(fd), Some(path)) = (listener, &saved.listener_path) {
+            hand_to_agent(self, &saved, path, fd)?;
         }
+        let hooks = dir.load_config()?.hooks().clone();
+        let state = saved.hook_state(Status::Running, pid);
+        for warning in hooks::run_all(hooks::Kind::Poststart, hooks.as_ref(), &state) {
+            self.warn(&warning);
+        }
+        Ok(())
     }
 }
 
-/// Reads the init's one-byte acknowledgement and the fd it may carry.
+/// Reads the init's acknowledgement (one byte, with the seccomp listener
+/// fd when there is one) or its report of a failed startContainer hook.
 fn receive_ack(conn: &UnixStream) -> Result<Option<OwnedFd>> {
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut buf = [0u8; Report::SIZE];
+    let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let msg = recvmsg::<()>(
         conn.as_raw_fd(),
@@ -54,9 +87,14 @@ fn receive_ack(conn: &UnixStream) -> Result<Option<OwnedFd>> {
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
     .map_err(|errno| Error::sys("recvmsg", "start socket", errno))?;
-    if msg.bytes != 1 {
-        return Err(Error::InitDied {
-            reason: "it closed the start socket without acknowledging".into(),
+    let received = msg.bytes;
+    if received != 1 {
+        // Whatever came with a failure report is dropped with `msg`.
+        return Err(match Report::decode(&buf[..received]) {
+            Some(Report::Failed(f)) => hook_failure(f),
+            _ => Error::InitDied {
+                reason: "it closed the start socket without acknowledging".into(),
+            },
         });
     }
     let mut fd = None;
@@ -69,6 +107,19 @@ fn receive_ack(conn: &UnixStream) -> Result<Option<OwnedFd>> {
         }
     }
     Ok(fd)
+}
+
+fn hook_failure(f: crate::init::Failure) -> Error {
+    let reason = match f.errno {
+        nix::errno::Errno::ECHILD => "exited with a failure status".to_owned(),
+        nix::errno::Errno::ETIMEDOUT => "killed after its timeout".to_owned(),
+        errno => errno.to_string(),
+    };
+    Error::Hook {
+        field: format!("hooks.startContainer[{}]", f.index),
+        path: Default::default(),
+        reason,
+    }
 }
 
 fn hand_to_agent(
