@@ -49,6 +49,9 @@ pub struct ExecArgs {
     /// Run even if the container is paused.
     #[arg(long)]
     ignore_paused: bool,
+    /// Pass fds 3 .. 3+N of gorae to the process.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
     /// The container id.
     id: String,
     /// The command and its arguments.
@@ -93,6 +96,7 @@ pub fn run(runtime: &Runtime, args: &ExecArgs) -> Result<u8, String> {
         console_socket: args.console_socket.clone(),
         pid_file: args.pid_file.clone(),
         ignore_paused: args.ignore_paused,
+        preserve_fds: args.preserve_fds,
     };
     if args.detach {
         runtime.exec(&args.id, &opts).map_err(|e| e.to_string())?;

@@ -19,7 +19,7 @@ use crate::log::{Format, Logger};
 
 /// gorae: an OCI container runtime (runc-compatible command line).
 #[derive(Parser, Debug)]
-#[command(name = "gorae", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.1"))]
+#[command(name = "gorae", disable_version_flag = true)]
 struct Cli {
     /// Root directory for the containers' state.
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
@@ -33,29 +33,51 @@ struct Cli {
     /// Log debug messages too.
     #[arg(long, global = true)]
     debug: bool,
+    /// Print the version of gorae and of the OCI runtime spec.
+    #[arg(short = 'v', long)]
+    version: bool,
+    /// Use systemd for cgroups (refused on hosts without systemd).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
     /// Accepted for runc compatibility; gorae does not use criu.
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, hide = true)]
     criu: Option<String>,
     /// Accepted for runc compatibility ("auto", "true" or "false").
-    #[arg(long, global = true, hide = true)]
-    rootless: Option<String>,
+    #[arg(long = "rootless", hide = true)]
+    global_rootless: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+/// Flags `create` and `run` share.
+#[derive(clap::Args, Debug)]
+struct CreateFlags {
+    /// Path to the bundle (the directory holding config.json).
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// File to write the container's init pid to.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Unix socket to send the pty master to (process.terminal).
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Pass fds 3 .. 3+N of gorae to the container's process.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    /// Enter the rootfs with MS_MOVE and chroot instead of pivot_root.
+    #[arg(long)]
+    no_pivot: bool,
+    /// Keep the caller's session keyring instead of creating one.
+    #[arg(long)]
+    no_new_keyring: bool,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Create a container from a bundle; it waits for `start`.
     Create {
-        /// Path to the bundle (the directory holding config.json).
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        /// File to write the container's init pid to.
-        #[arg(long)]
-        pid_file: Option<PathBuf>,
-        /// Unix socket to send the pty master to (process.terminal).
-        #[arg(long)]
-        console_socket: Option<PathBuf>,
+        #[command(flatten)]
+        flags: CreateFlags,
         /// The container id.
         id: String,
     },
@@ -90,21 +112,31 @@ enum Command {
     },
     /// Create, start and wait for a container; exits with its status.
     Run {
-        /// Path to the bundle (the directory holding config.json).
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        /// File to write the container's init pid to.
-        #[arg(long)]
-        pid_file: Option<PathBuf>,
+        #[command(flatten)]
+        flags: CreateFlags,
         /// Leave the container running in the background.
         #[arg(short, long)]
         detach: bool,
-        /// Unix socket to send the pty master to (process.terminal).
+        /// Keep the container's state after it exits (delete it later).
         #[arg(long)]
-        console_socket: Option<PathBuf>,
+        keep: bool,
+        /// Accepted as runc does: gorae run never makes itself a subreaper.
+        #[arg(long)]
+        no_subreaper: bool,
         /// The container id.
         id: String,
     },
+    /// Write a default config.json into the bundle directory.
+    Spec {
+        /// The bundle directory.
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A config an unprivileged user can run (user namespace, no network namespace).
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Print the OCI features document: what this gorae supports.
+    Features,
     /// Run a process in a running container.
     Exec(Box<exec::ExecArgs>),
     /// Freeze every process of a running container.
@@ -181,19 +213,22 @@ fn execute(cli: &Cli, logger: &std::sync::Arc<Logger>) -> Result<u8, String> {
     let sink = std::sync::Arc::clone(logger);
     let runtime = Runtime::new(&cli.root).on_warning(move |w| sink.warn(w));
     let text = |e: gorae_core::Error| e.to_string();
-    match &cli.command {
-        Command::Create {
-            bundle,
-            pid_file,
-            console_socket,
-            id,
-        } => {
-            let opts = CreateOptions {
-                bundle: bundle.clone(),
-                pid_file: pid_file.clone(),
-                console_socket: console_socket.clone(),
-            };
-            let created = runtime.create(id, &opts).map_err(text)?;
+    let Some(command) = &cli.command else {
+        if cli.version {
+            println!(
+                "gorae version {}\nspec: {}",
+                env!("CARGO_PKG_VERSION"),
+                gorae_core::state::OCI_VERSION
+            );
+            return Ok(0);
+        }
+        return Err("no command given: see gorae --help".into());
+    };
+    match command {
+        Command::Create { flags, id } => {
+            let created = runtime
+                .create(id, &create_options(cli, flags))
+                .map_err(text)?;
             created.warnings.iter().for_each(|w| logger.warn(w));
         }
         Command::Start { id } => runtime.start(id).map_err(text)?,
@@ -210,23 +245,27 @@ fn execute(cli: &Cli, logger: &std::sync::Arc<Logger>) -> Result<u8, String> {
         }
         Command::Delete { force, id } => runtime.delete(id, *force).map_err(text)?,
         Command::Run {
-            bundle,
-            pid_file,
+            flags,
             detach,
-            console_socket,
+            keep,
             id,
+            ..
         } => {
-            let opts = CreateOptions {
-                bundle: bundle.clone(),
-                pid_file: pid_file.clone(),
-                console_socket: console_socket.clone(),
-            };
+            let opts = create_options(cli, flags);
             if *detach {
                 runtime.run_detached(id, &opts).map_err(text)?;
             } else {
-                let status = runtime.run(id, &opts).map_err(text)?;
+                let status = runtime.run(id, &opts, *keep).map_err(text)?;
                 return Ok(u8::try_from(status).unwrap_or(255));
             }
+        }
+        Command::Spec { bundle, rootless } => spec(bundle, *rootless)?,
+        Command::Features => {
+            let doc = gorae_core::documents::features();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
+            );
         }
         Command::List { quiet, format } => list(&runtime, *quiet, format)?,
         Command::Pause { id } => runtime.pause(id).map_err(text)?,
@@ -254,6 +293,49 @@ fn execute(cli: &Cli, logger: &std::sync::Arc<Logger>) -> Result<u8, String> {
         }
     }
     Ok(0)
+}
+
+/// The create options of `create` and `run`.
+fn create_options(cli: &Cli, flags: &CreateFlags) -> CreateOptions {
+    CreateOptions {
+        bundle: flags.bundle.clone(),
+        pid_file: flags.pid_file.clone(),
+        console_socket: flags.console_socket.clone(),
+        preserve_fds: flags.preserve_fds,
+        listen_fds: listen_fds(),
+        no_pivot: flags.no_pivot,
+        no_new_keyring: flags.no_new_keyring,
+        systemd_cgroup: cli.systemd_cgroup,
+    }
+}
+
+/// systemd socket activation: `LISTEN_FDS` for this process (a
+/// `LISTEN_PID` naming another process means the fds are not ours).
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .map(|p| p == std::process::id().to_string())
+        .unwrap_or(true);
+    match std::env::var("LISTEN_FDS") {
+        Ok(n) if ours => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `spec`: writes the default config, refusing to overwrite one.
+fn spec(bundle: &std::path::Path, rootless: bool) -> Result<(), String> {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        return Err(format!("{} exists: remove it first", path.display()));
+    }
+    let ids = rootless.then(|| {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    });
+    let doc = gorae_core::documents::default_config(ids);
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text + "\n").map_err(|e| format!("write {}: {e}", path.display()))
 }
 
 fn list(runtime: &Runtime, quiet: bool, format: &str) -> Result<(), String> {

@@ -38,3 +38,166 @@ pub(crate) fn setup(
     }
     sys::set_controlling_tty(peer.as_fd())
 }
+
+/// The host side of a foreground container's terminal: the caller's
+/// stdin/stdout proxied to the pty master, the caller's terminal in raw
+/// mode meanwhile, window size changes passed on.
+pub(crate) mod host {
+    use std::io::IoSliceMut;
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+    use nix::errno::Errno;
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signalfd::SignalFd;
+    use nix::sys::socket::{
+        AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, socketpair,
+    };
+    use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
+    use nix::unistd::{read, write};
+
+    use crate::error::{Error, Result};
+    use crate::sys;
+
+    /// A socket pair: our end receives the master, the other is the
+    /// container's console socket.
+    pub(crate) fn pair() -> Result<(OwnedFd, OwnedFd)> {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|errno| Error::sys("socketpair", "console", errno))
+    }
+
+    /// Receives the pty master the container's process sent.
+    pub(crate) fn receive_master(sock: &OwnedFd) -> Result<OwnedFd> {
+        let mut name = [0u8; 64];
+        let mut iov = [IoSliceMut::new(&mut name)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|errno| Error::sys("recvmsg", "console", errno))?;
+        let mut master = None;
+        for cmsg in msg
+            .cmsgs()
+            .map_err(|errno| Error::sys("recvmsg", "console", errno))?
+        {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                master = fds.first().map(|fd| sys::owned(*fd));
+            }
+        }
+        master.ok_or_else(|| Error::sys("receive the pty master", "console", Errno::EBADMSG))
+    }
+
+    /// The caller's terminal, put back as it was when dropped.
+    struct Raw {
+        saved: Option<Termios>,
+    }
+
+    impl Raw {
+        fn enter() -> Self {
+            let stdin = std::io::stdin();
+            let saved = tcgetattr(stdin.as_fd()).ok();
+            if let Some(t) = &saved {
+                let mut raw = t.clone();
+                cfmakeraw(&mut raw);
+                let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+            }
+            Raw { saved }
+        }
+    }
+
+    impl Drop for Raw {
+        fn drop(&mut self) {
+            if let Some(t) = &self.saved {
+                let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
+            }
+        }
+    }
+
+    fn copy_winsize(master: BorrowedFd<'_>) {
+        if let Ok((rows, cols)) = sys::get_winsize(std::io::stdin().as_fd()) {
+            let _ = sys::set_winsize(master, rows, cols);
+        }
+    }
+
+    fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> bool {
+        while !data.is_empty() {
+            match write(fd, data) {
+                Ok(n) => data = &data[n..],
+                Err(Errno::EINTR) => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Proxies until the process behind `pidfd` exits; signals that arrive
+    /// on `signals` are forwarded to it (SIGWINCH resizes the pty instead).
+    pub(crate) fn proxy(master: &OwnedFd, pidfd: &OwnedFd, signals: &SignalFd) -> Result<()> {
+        let _raw = Raw::enter();
+        copy_winsize(master.as_fd());
+        let stdin = std::io::stdin();
+        let stdout = std::io::stdout();
+        let mut stdin_open = true;
+        let mut master_open = true;
+        let mut buf = [0u8; 8192];
+        loop {
+            let mut fds = vec![
+                PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            ];
+            if master_open {
+                fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+            }
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(errno) => return Err(Error::sys("poll", "console", errno)),
+            }
+            let ready =
+                |f: Option<&PollFd<'_>>| f.and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+            let exited = ready(fds.first());
+            let signalled = ready(fds.get(1));
+            let output = master_open && ready(fds.get(2));
+            let input = stdin_open && ready(fds.get(if master_open { 3 } else { 2 }));
+            if output {
+                match read(master.as_fd(), &mut buf) {
+                    Ok(n) if n > 0 => {
+                        write_all(stdout.as_fd(), &buf[..n]);
+                    }
+                    // 0 or EIO: every holder of the peer closed it.
+                    _ => master_open = false,
+                }
+            }
+            if input {
+                match read(stdin.as_fd(), &mut buf) {
+                    Ok(n) if n > 0 => {
+                        write_all(master.as_fd(), &buf[..n]);
+                    }
+                    _ => stdin_open = false,
+                }
+            }
+            if signalled {
+                if let Ok(Some(info)) = signals.read_signal() {
+                    if info.ssi_signo as i32 == libc::SIGWINCH {
+                        copy_winsize(master.as_fd());
+                    } else {
+                        let _ = sys::pidfd_send_signal(pidfd.as_fd(), info.ssi_signo as i32);
+                    }
+                }
+            }
+            // Once the process has exited, leave after the output it left.
+            if exited && !output {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -62,6 +62,14 @@ pub(crate) struct Plan {
     pub start_container_hooks: Vec<hooks::Prepared>,
     /// Receives the state JSON those hooks get on stdin.
     pub hook_state: Box<[u8; HOOK_STATE_MAX]>,
+    /// The session keyring to join (`None`: keep the caller's, runc's
+    /// `--no-new-keyring`).
+    pub session_keyring: Option<std::ffi::CString>,
+    /// Fds 3 .. 3+N the program inherits (`--preserve-fds`, `LISTEN_FDS`).
+    pub preserve_fds: u32,
+    /// Enter the rootfs with `MS_MOVE` + `chroot` instead of `pivot_root`
+    /// (`--no-pivot`, for a rootfs on ramfs).
+    pub no_pivot: bool,
 }
 
 /// The largest state JSON the init accepts for its hooks.
@@ -110,9 +118,10 @@ pub(crate) enum Step {
     Console,
     CreateContainerHook,
     StartContainerHook,
+    Keyring,
 }
 
-const STEPS: [Step; 39] = [
+const STEPS: [Step; 40] = [
     Step::WaitParent,
     Step::BecomeRoot,
     Step::Join,
@@ -152,6 +161,7 @@ const STEPS: [Step; 39] = [
     Step::Console,
     Step::CreateContainerHook,
     Step::StartContainerHook,
+    Step::Keyring,
 ];
 
 /// A failed step: which, on which item (mount index, namespace index, ...),
@@ -242,6 +252,12 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0);
     scheduling::apply_initial(&plan.scheduling).map_err(scheduling_failure)?;
     enter_namespaces(plan, fds)?;
+    if let Some(name) = &plan.session_keyring {
+        match sys::join_session_keyring(name) {
+            Ok(()) | Err(Errno::ENOSYS) => {}
+            Err(e) => return Err(fail(Step::Keyring, 0)(e)),
+        }
+    }
     umask(Mode::empty());
     if plan.build_rootfs {
         build_rootfs(plan, fds.channel)?;
@@ -287,6 +303,9 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     scheduling::apply_final(&plan.scheduling).map_err(scheduling_failure)?;
     sys::reset_signals();
     sys::cloexec_from(3).map_err(fail(Step::Exec, 0))?;
+    for fd in 3..3 + plan.preserve_fds as i32 {
+        sys::keep_across_exec(fd).map_err(fail(Step::Exec, 2))?;
+    }
     // Under the filter the init only makes the syscalls it must: execveat
     // of the stub (and the stub's execve), plus, when an agent is to get
     // the listener, the acknowledgement that carries it to `start`.
@@ -406,7 +425,11 @@ fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure>
     if !plan.create_container_hooks.is_empty() {
         run_hooks(plan, channel, Step::CreateContainerHook)?;
     }
-    enter_root(root)?;
+    if plan.no_pivot {
+        enter_root_by_move(root)?;
+    } else {
+        enter_root(root)?;
+    }
     if let Some(flags) = plan.rootfs_propagation {
         mount(none, c"/", none, flags, none).map_err(fail(Step::RootPropagation, 1))?;
     }
@@ -437,6 +460,17 @@ fn enter_root(root: OwnedFd) -> Result<(), Failure> {
     umount2(c".", MntFlags::MNT_DETACH).map_err(fail(Step::PivotRoot, 2))?;
     chdir(c"/").map_err(fail(Step::PivotRoot, 3))?;
     drop(root);
+    Ok(())
+}
+
+/// `--no-pivot`: move the rootfs onto `/` and chroot into it, for a rootfs
+/// `pivot_root` refuses (ramfs, initramfs).
+fn enter_root_by_move(root: OwnedFd) -> Result<(), Failure> {
+    let none: Option<&CStr> = None;
+    fchdir(root.as_fd()).map_err(fail(Step::PivotRoot, 0))?;
+    mount(Some(c"."), c"/", none, MsFlags::MS_MOVE, none).map_err(fail(Step::PivotRoot, 1))?;
+    nix::unistd::chroot(c".").map_err(fail(Step::PivotRoot, 2))?;
+    chdir(c"/").map_err(fail(Step::PivotRoot, 3))?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@
 //! # fn main() -> Result<(), gorae_core::Error> {
 //! let runtime = Runtime::new("/run/gorae");
 //! let opts = CreateOptions { bundle: "/path/to/bundle".into(), ..Default::default() };
-//! let status = runtime.run("demo", &opts)?;
+//! let status = runtime.run("demo", &opts, false)?;
 //! println!("the container exited with {status}");
 //! # Ok(())
 //! # }
@@ -26,6 +26,7 @@ mod capabilities;
 mod console;
 mod container;
 mod devices;
+pub mod documents;
 mod error;
 pub mod hooks;
 mod init;

@@ -481,6 +481,15 @@ pub fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errn
     Errno::result(ret).map(drop)
 }
 
+/// Reads a terminal's window size (`TIOCGWINSZ`) as (rows, cols).
+pub fn get_winsize(tty: BorrowedFd<'_>) -> Result<(u16, u16), Errno> {
+    // SAFETY: winsize is plain old data; TIOCGWINSZ fills it.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize to the pointer.
+    let ret = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    Errno::result(ret).map(|_| (size.ws_row, size.ws_col))
+}
+
 /// Makes `tty` the controlling terminal of the calling session leader.
 pub fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), Errno> {
     // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
@@ -492,5 +501,26 @@ pub fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), Errno> {
 pub fn dup2_raw(old: BorrowedFd<'_>, new: RawFd) -> Result<(), Errno> {
     // SAFETY: dup2 only manipulates the fd table.
     let ret = unsafe { libc::dup2(old.as_raw_fd(), new) };
+    Errno::result(ret).map(drop)
+}
+
+/// Whether `fd` is an open descriptor of this process.
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Clears close-on-exec on `fd`, so the program inherits it.
+pub fn keep_across_exec(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: F_SETFD with 0 only changes the descriptor's flags.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
+}
+
+/// Joins a new session keyring named `name` (`KEYCTL_JOIN_SESSION_KEYRING`).
+pub fn join_session_keyring(name: &CStr) -> Result<(), Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: name is NUL-terminated; other arguments are integers.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     Errno::result(ret).map(drop)
 }

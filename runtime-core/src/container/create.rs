@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
-use super::spawn::{Handles, spawn, write_pid_file};
+use super::spawn::{Handles, check_inherited_fds, spawn, write_pid_file};
 use super::{Created, Runtime};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
@@ -30,6 +30,18 @@ pub struct CreateOptions {
     /// A unix socket to send the pty master to when `process.terminal` is
     /// true (runc's `--console-socket`).
     pub console_socket: Option<PathBuf>,
+    /// Pass the caller's fds 3 .. 3+N to the container's process.
+    pub preserve_fds: u32,
+    /// Socket-activation fds (the caller's `LISTEN_FDS`): passed on like
+    /// preserved fds, with `LISTEN_FDS` and `LISTEN_PID=1` in the
+    /// process's environment.
+    pub listen_fds: u32,
+    /// Enter the rootfs by `MS_MOVE` + `chroot`, not `pivot_root`.
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of a new one.
+    pub no_new_keyring: bool,
+    /// runc's `--systemd-cgroup`: use systemd for the cgroup.
+    pub systemd_cgroup: bool,
 }
 
 impl Runtime {
@@ -37,9 +49,35 @@ impl Runtime {
     /// waits in the container for [`Runtime::start`]. On failure nothing is
     /// left behind: no state directory, mount or process.
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Created> {
+        self.create_with_console(id, opts, None)
+    }
+
+    /// `create`, with `console` as the console socket when the caller made
+    /// one itself (a foreground `run` that proxies the terminal).
+    pub(crate) fn create_with_console(
+        &self,
+        id: &str,
+        opts: &CreateOptions,
+        console: Option<OwnedFd>,
+    ) -> Result<Created> {
         crate::state::validate_id(id)?;
-        let bundle = Bundle::load(&opts.bundle)?;
+        check_inherited_fds(opts.preserve_fds + opts.listen_fds)?;
+        if opts.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
+            return Err(Error::invalid(
+                "--systemd-cgroup",
+                "systemd is not running on this host; use cgroupfs paths",
+            ));
+        }
+        let mut bundle = Bundle::load(&opts.bundle)?;
+        if opts.listen_fds > 0 {
+            add_listen_env(&mut bundle, opts.listen_fds);
+        }
         let (mut plan, mut warnings) = prepare(&bundle)?;
+        plan.preserve_fds = opts.preserve_fds + opts.listen_fds;
+        plan.no_pivot = opts.no_pivot;
+        if !opts.no_new_keyring {
+            plan.session_keyring = std::ffi::CString::new(format!("_ses.{id}")).ok();
+        }
         let terminal = bundle
             .spec
             .process()
@@ -47,6 +85,7 @@ impl Runtime {
             .and_then(|p| p.terminal())
             .unwrap_or(false);
         let console_socket = match (terminal, &opts.console_socket) {
+            (true, None) if console.is_some() => console,
             (true, None) => {
                 return Err(Error::invalid(
                     "process.terminal",
@@ -204,6 +243,9 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         )?,
         start_container_hooks: hooks::prepare(hooks::Kind::StartContainer, spec.hooks().as_ref())?,
         hook_state: Box::new([0u8; crate::init::HOOK_STATE_MAX]),
+        session_keyring: None,
+        preserve_fds: 0,
+        no_pivot: false,
         console: console::Console {
             size: process_spec
                 .console_size()
@@ -270,4 +312,15 @@ pub(crate) fn connect_console(path: &Path) -> Result<OwnedFd> {
     std::os::unix::net::UnixStream::connect(path)
         .map(OwnedFd::from)
         .map_err(|e| Error::io("connect to console socket", path, e))
+}
+
+/// Socket activation: the program learns of its fds as systemd tells them.
+fn add_listen_env(bundle: &mut Bundle, n: u32) {
+    if let Some(process) = bundle.spec.process_mut() {
+        let mut env = process.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push("LISTEN_PID=1".to_owned());
+        process.set_env(Some(env));
+    }
 }

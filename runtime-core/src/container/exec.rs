@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, Process, Spec};
 
 use super::Runtime;
-use super::spawn::{Handles, spawn, write_pid_file};
+use super::spawn::{Handles, check_inherited_fds, spawn, write_pid_file};
 use crate::error::{Error, Result};
 use crate::init::Plan;
 use crate::namespaces::Namespaces;
@@ -49,6 +49,8 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     /// Run even when the container is paused.
     pub ignore_paused: bool,
+    /// Pass the caller's fds 3 .. 3+N to the process.
+    pub preserve_fds: u32,
 }
 
 /// A process started by [`Runtime::exec`]; a child of the caller.
@@ -75,6 +77,7 @@ impl Runtime {
     /// Starts a process in running container `id`. When this returns, the
     /// process runs the program; the caller may wait for it.
     pub fn exec(&self, id: &str, opts: &ExecOptions) -> Result<Execed> {
+        check_inherited_fds(opts.preserve_fds)?;
         let dir = StateDir::open_shared(&self.root, id)?;
         let saved = dir.load()?;
         let status = dir.status(saved.as_ref());
@@ -123,6 +126,7 @@ impl Runtime {
             cgroup: saved.cgroup.as_ref(),
             close_in_child: &[],
         };
+        plan.plan.preserve_fds = opts.preserve_fds;
         let spawned = spawn(&mut plan.plan, &handles, &mut |_| Ok(None))?;
         if let Some(file) = &opts.pid_file {
             write_pid_file(file, spawned.pid)?;
@@ -259,6 +263,9 @@ fn prepare(spec: &Spec, process: Process, init_pid: i32) -> Result<ExecPlan> {
         create_container_hooks: Vec::new(),
         start_container_hooks: Vec::new(),
         hook_state: Box::new([0u8; crate::init::HOOK_STATE_MAX]),
+        session_keyring: None,
+        preserve_fds: 0,
+        no_pivot: false,
     };
     Ok(ExecPlan {
         plan,

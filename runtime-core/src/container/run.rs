@@ -10,7 +10,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 
 use super::{CreateOptions, Runtime};
 use crate::error::{Error, Result};
-use crate::sys;
+use crate::{console, sys};
 
 /// Signals `run` forwards to the container instead of acting on them.
 fn forwarded() -> SigSet {
@@ -37,27 +37,52 @@ impl Runtime {
     /// status, 128+N when a signal N ended it. Signals the calling thread
     /// receives meanwhile (all but SIGCHLD and the synchronous ones) are
     /// blocked in it and forwarded to the container.
-    pub fn run(&self, id: &str, opts: &CreateOptions) -> Result<i32> {
+    /// With `keep`, the stopped container stays until `delete` (runc's
+    /// `run --keep`).
+    pub fn run(&self, id: &str, opts: &CreateOptions, keep: bool) -> Result<i32> {
+        super::spawn::check_inherited_fds(opts.preserve_fds + opts.listen_fds)?;
         let mask = forwarded();
         let mut old = SigSet::empty();
         pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))
             .map_err(|errno| Error::sys("sigprocmask", "run", errno))?;
-        let result = self.run_blocked(id, opts, &mask);
+        let result = self.run_blocked(id, opts, &mask, keep);
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
         result
     }
 
-    fn run_blocked(&self, id: &str, opts: &CreateOptions, mask: &SigSet) -> Result<i32> {
+    fn run_blocked(
+        &self,
+        id: &str,
+        opts: &CreateOptions,
+        mask: &SigSet,
+        keep: bool,
+    ) -> Result<i32> {
         let signals = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC)
             .map_err(|errno| Error::sys("signalfd", "run", errno))?;
-        let created = self.create(id, opts)?;
+        // For a terminal and no console socket, gorae is the console: it
+        // receives the pty master and proxies the caller's terminal.
+        let own_console = opts.console_socket.is_none();
+        let (ours, theirs) = match own_console {
+            true => {
+                let (a, b) = console::host::pair()?;
+                (Some(a), Some(b))
+            }
+            false => (None, None),
+        };
+        let created = self.create_with_console(id, opts, theirs)?;
         if let Err(e) = self.start(id) {
             let _ = self.delete(id, true);
             let _ = waitpid(created.pid, None);
             return Err(e);
         }
+        if let Some(ours) = ours.filter(|_| self.has_terminal(id)) {
+            let master = console::host::receive_master(&ours)?;
+            console::host::proxy(&master, &created.pidfd, &signals)?;
+        }
         let status = wait_forwarding(created.pid, &created.pidfd, &signals)?;
-        self.delete(id, false)?;
+        if !keep {
+            self.delete(id, false)?;
+        }
         Ok(status)
     }
 
@@ -65,6 +90,7 @@ impl Runtime {
     /// and waits for it, forwarding signals as [`Runtime::run`] does.
     /// Returns its exit status, 128+N when a signal N ended it.
     pub fn exec_and_wait(&self, id: &str, opts: &super::exec::ExecOptions) -> Result<i32> {
+        super::spawn::check_inherited_fds(opts.preserve_fds)?;
         let mask = forwarded();
         let mut old = SigSet::empty();
         pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))
@@ -77,6 +103,15 @@ impl Runtime {
             });
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
         result
+    }
+
+    /// Whether container `id`'s process has a terminal.
+    fn has_terminal(&self, id: &str) -> bool {
+        crate::state::StateDir::open_shared(&self.root, id)
+            .and_then(|d| d.load_config())
+            .ok()
+            .and_then(|c| c.process().as_ref().and_then(|p| p.terminal()))
+            .unwrap_or(false)
     }
 
     /// Creates and starts container `id`, leaving it running.

@@ -245,6 +245,7 @@ pub(crate) fn describe(plan: &Plan, f: init::Failure) -> Error {
         Step::CgroupNamespace => ("unshare the cgroup namespace", String::new()),
         Step::Seccomp => ("install linux.seccomp", String::new()),
         Step::Console => ("set up the pty for process.terminal", "/dev/ptmx".into()),
+        Step::Keyring => ("join a new session keyring", String::new()),
         Step::CreateContainerHook | Step::StartContainerHook => {
             let (field, list) = match f.step {
                 Step::CreateContainerHook => {
@@ -282,4 +283,17 @@ pub(crate) fn write_pid_file(file: &Path, pid: Pid) -> Result<()> {
         .and_then(|mut f| f.write_all(pid.to_string().as_bytes()))
         .map_err(|e| Error::io("write", &tmp, e))?;
     fs::rename(&tmp, file).map_err(|e| Error::io("write", file, e))
+}
+
+/// Fds passed to a container process (`--preserve-fds`, `LISTEN_FDS`) must
+/// be the caller's own open fds 3 .. 3+N: checked before gorae opens any fd
+/// of its own, which would otherwise take a free number in that range.
+pub(crate) fn check_inherited_fds(n: u32) -> Result<()> {
+    match (3..3 + n as i32).find(|fd| !sys::fd_is_open(*fd)) {
+        Some(fd) => Err(Error::invalid(
+            "--preserve-fds",
+            format!("fd {fd} is not open in the caller"),
+        )),
+        None => Ok(()),
+    }
 }
