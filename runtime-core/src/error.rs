@@ -70,6 +70,14 @@ pub enum Error {
         /// The container's status.
         status: Status,
     },
+    /// The container has no process left to signal. The message carries
+    /// runc's words, which containerd's shim matches to treat the process
+    /// as already finished.
+    #[error("cannot kill container {id:?}: container not running")]
+    NotRunning {
+        /// The id.
+        id: String,
+    },
     /// A system call made by the runtime failed.
     #[error("{syscall} {path}: {errno}", path = path.display())]
     Sys {

@@ -25,10 +25,13 @@ impl Runtime {
         let (Some(saved), Some(pidfd), Status::Created | Status::Running | Status::Paused) =
             (saved, pidfd, status)
         else {
-            return Err(Error::WrongState {
-                id: id.to_owned(),
-                op: "kill",
-                status,
+            return Err(match status {
+                Status::Creating => Error::WrongState {
+                    id: id.to_owned(),
+                    op: "kill",
+                    status,
+                },
+                _ => Error::NotRunning { id: id.to_owned() },
             });
         };
         if all {
