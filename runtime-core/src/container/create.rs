@@ -44,6 +44,52 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
 }
 
+impl CreateOptions {
+    /// Options for the bundle at `bundle`, everything else as runc's defaults.
+    pub fn new(bundle: impl Into<PathBuf>) -> Self {
+        CreateOptions {
+            bundle: bundle.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Writes the init's pid to `file`.
+    pub fn pid_file(mut self, file: impl Into<PathBuf>) -> Self {
+        self.pid_file = Some(file.into());
+        self
+    }
+
+    /// Sends the pty master to the unix socket at `path`.
+    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_socket = Some(path.into());
+        self
+    }
+
+    /// Passes the caller's fds 3 .. 3+`n` to the container's process.
+    pub fn preserve_fds(mut self, n: u32) -> Self {
+        self.preserve_fds = n;
+        self
+    }
+
+    /// Leaves the caller's session keyring to the container.
+    pub fn no_new_keyring(mut self) -> Self {
+        self.no_new_keyring = true;
+        self
+    }
+
+    /// Uses `MS_MOVE` + `chroot` instead of `pivot_root`.
+    pub fn no_pivot(mut self) -> Self {
+        self.no_pivot = true;
+        self
+    }
+
+    /// Asks for systemd-managed cgroups (refused without systemd).
+    pub fn systemd_cgroup(mut self) -> Self {
+        self.systemd_cgroup = true;
+        self
+    }
+}
+
 impl Runtime {
     /// Creates container `id` from the bundle: when this returns, the init
     /// waits in the container for [`Runtime::start`]. On failure nothing is

@@ -5,6 +5,7 @@ mod cgroups;
 mod create;
 mod delete;
 mod exec;
+mod handle;
 mod kill;
 mod pause;
 mod run;
@@ -19,6 +20,7 @@ use nix::unistd::Pid;
 
 pub use create::CreateOptions;
 pub use exec::{ExecOptions, Execed};
+pub use handle::Container;
 
 /// The default state root of a rootful gorae, as runc's is `/run/runc`.
 pub const DEFAULT_ROOT: &str = "/run/gorae";
