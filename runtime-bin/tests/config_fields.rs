@@ -231,3 +231,79 @@ fn personality_linux32_reports_a_32_bit_machine() {
     lab.edit_config(|c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
     assert_eq!(lab.output("p"), "i686\n");
 }
+
+#[test]
+fn configured_devices_have_the_type_numbers_mode_and_owner_asked_for() {
+    let lab = lab(
+        "devices",
+        "stat -c '%n %F %t:%T %a %u:%g' /dev/fuse-like /dev/sub/blk /dev/fifo",
+    );
+    lab.edit_config(|c| {
+        c["linux"]["devices"] = json!([
+            {"path": "/dev/fuse-like", "type": "c", "major": 10, "minor": 229, "fileMode": 0o620, "uid": 7, "gid": 8},
+            {"path": "/dev/sub/blk", "type": "b", "major": 7, "minor": 3, "fileMode": 0o600},
+            {"path": "/dev/fifo", "type": "p", "major": 0, "minor": 0, "fileMode": 0o644}
+        ]);
+    });
+    assert_eq!(
+        lab.output("d"),
+        "/dev/fuse-like character special file a:e5 620 7:8\n\
+         /dev/sub/blk block special file 7:3 600 0:0\n\
+         /dev/fifo fifo 0:0 644 0:0\n"
+    );
+}
+
+#[test]
+fn bad_devices_are_refused_naming_the_field() {
+    let lab = lab("baddevices", "true");
+    lab.edit_config(|c| {
+        c["linux"]["devices"] = json!([{"path": "/dev/x", "type": "z", "major": 1, "minor": 1}])
+    });
+    lab.create("a").expect_error("unknown variant `z`");
+    lab.edit_config(|c| {
+        c["linux"]["devices"] = json!([{"path": "/etc/x", "type": "c", "major": 1, "minor": 1}])
+    });
+    lab.create("b")
+        .expect_error("linux.devices[0].path: /etc/x is not under /dev");
+    lab.edit_config(|c| {
+        c["linux"]["devices"] = json!([{"path": "/dev/x", "type": "c", "major": -1, "minor": 1}])
+    });
+    lab.create("c")
+        .expect_error("linux.devices[0].major: out of range");
+    lab.assert_nothing_left("c");
+}
+
+#[test]
+fn recursive_mount_options_apply_to_every_mount_below() {
+    let lab = lab(
+        "rro",
+        "touch /data/f 2>&1 | grep -c Read-only; touch /data/sub/f 2>&1 | grep -c Read-only; grep ' /data/sub ' /proc/self/mountinfo | grep -c nosuid",
+    );
+    let data = lab.dir.join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    lab.edit_config(|c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs"}));
+        m.push(json!({"destination": "/data/sub", "type": "tmpfs", "source": "tmpfs"}));
+        // Once the submount exists, make /data and all below it read-only
+        // and nosuid.
+        m.push(json!({"destination": "/data", "type": "none", "source": "none", "options": ["remount", "rro", "rnosuid"]}));
+    });
+    assert_eq!(lab.output("r"), "1\n1\n1\n");
+}
+
+#[test]
+fn capabilities_gorae_does_not_know_are_dropped_with_a_warning() {
+    let lab = lab("unknowncap", "grep CapEff /proc/self/status");
+    lab.edit_config(|c| {
+        c["process"]["capabilities"]["effective"] = json!(["CAP_KILL", "CAP_FROM_THE_FUTURE"]);
+        c["process"]["capabilities"]["bounding"] = json!(["CAP_KILL", "CAP_FROM_THE_FUTURE"]);
+        c["process"]["capabilities"]["permitted"] = json!(["CAP_KILL"]);
+    });
+    let out = lab.run("u").expect_ok();
+    assert_eq!(out.stdout, format!("CapEff:\t{:016x}\n", 1u64 << 5));
+    assert!(
+        out.stderr.contains("level=warning") && out.stderr.contains("CAP_FROM_THE_FUTURE"),
+        "{out:?}"
+    );
+}

@@ -20,6 +20,10 @@ pub struct Bundle {
     pub rootfs: PathBuf,
     /// The parsed configuration.
     pub spec: Spec,
+    /// Capability names in `process.capabilities` that gorae does not know
+    /// (newer than it, or misspelt): dropped, as runc drops them, with a
+    /// warning.
+    pub dropped_caps: Vec<String>,
 }
 
 impl Bundle {
@@ -29,7 +33,13 @@ impl Bundle {
         let dir = std::path::absolute(dir).map_err(|e| Error::io("resolve bundle", dir, e))?;
         let config = dir.join(CONFIG_FILE);
         let bytes = read_config(&config)?;
-        let spec: Spec = serde_json::from_slice(&bytes).map_err(|source| Error::ConfigParse {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| Error::ConfigParse {
+                path: config.clone(),
+                source,
+            })?;
+        let dropped_caps = drop_unknown_capabilities(&mut value);
+        let spec: Spec = serde_json::from_value(value).map_err(|source| Error::ConfigParse {
             path: config.clone(),
             source,
         })?;
@@ -61,7 +71,12 @@ impl Bundle {
                 "hostname",
             )?;
         }
-        Ok(Bundle { dir, rootfs, spec })
+        Ok(Bundle {
+            dir,
+            rootfs,
+            spec,
+            dropped_caps,
+        })
     }
 }
 
@@ -137,4 +152,31 @@ mod tests {
             assert!(check_version(bad).is_err(), "{bad} accepted");
         }
     }
+}
+
+/// Removes from `process.capabilities` the names that do not parse as a
+/// capability, returning them: engines pass capabilities newer than the
+/// node's kernel (and than gorae), which runc drops with a warning.
+fn drop_unknown_capabilities(config: &mut serde_json::Value) -> Vec<String> {
+    let mut dropped = Vec::new();
+    let Some(sets) = config
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return dropped;
+    };
+    for names in sets.values_mut().filter_map(|v| v.as_array_mut()) {
+        names.retain(|name| {
+            let known =
+                serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            if !known {
+                let name = name.as_str().unwrap_or("(not a string)").to_owned();
+                if !dropped.contains(&name) {
+                    dropped.push(name);
+                }
+            }
+            known
+        });
+    }
+    dropped
 }

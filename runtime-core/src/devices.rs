@@ -70,12 +70,139 @@ pub(crate) const SYMLINKS: [(&CStr, &CStr); 5] = [
     (c"ptmx", c"pts/ptmx"),
 ];
 
+/// A device of `linux.devices[]`, prepared for the init.
+#[derive(Debug)]
+pub(crate) struct Configured {
+    /// The path relative to the rootfs, and each ancestor to create.
+    pub components: Vec<(std::ffi::CString, std::ffi::CString)>,
+    /// The host's node to bind in a user namespace (its own path).
+    pub host: std::ffi::CString,
+    pub kind: SFlag,
+    pub mode: Mode,
+    pub dev: libc::dev_t,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Validates and prepares `linux.devices[]`.
+pub(crate) fn prepare(spec: &oci_spec::runtime::Spec) -> crate::error::Result<Vec<Configured>> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    let list = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+    let mut out = Vec::new();
+    for (i, d) in list.into_iter().flatten().enumerate() {
+        let field = format!("linux.devices[{i}]");
+        let kind = match d.typ() {
+            T::C | T::U => SFlag::S_IFCHR,
+            T::B => SFlag::S_IFBLK,
+            T::P => SFlag::S_IFIFO,
+            T::A => {
+                return Err(crate::error::Error::invalid(
+                    format!("{field}.type"),
+                    "\"a\" is for cgroup rules, not a device node",
+                ));
+            }
+        };
+        let path = d.path();
+        if !path.is_absolute() || !path.starts_with("/dev") {
+            return Err(crate::error::Error::invalid(
+                format!("{field}.path"),
+                format!("{} is not under /dev", path.display()),
+            ));
+        }
+        let (major, minor) = (d.major(), d.minor());
+        if kind != SFlag::S_IFIFO && (major < 0 || minor < 0 || major > 0xfff || minor > 0xfffff) {
+            return Err(crate::error::Error::invalid(
+                format!("{field}.major"),
+                "out of range",
+            ));
+        }
+        let host = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
+            crate::error::Error::invalid(format!("{field}.path"), "contains a NUL byte")
+        })?;
+        out.push(Configured {
+            components: crate::mounts::path_components(path, &format!("{field}.path"))?,
+            host,
+            kind,
+            mode: Mode::from_bits_truncate(d.file_mode().unwrap_or(0o666)),
+            dev: makedev(major.max(0) as u64, minor.max(0) as u64),
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// Creates the devices of `linux.devices[]` in the rootfs: `mknod` with the
+/// mode and owner asked for, or, in a user namespace where `mknod` is
+/// refused, a bind mount of the host's node onto an empty file.
+pub(crate) fn create_configured(
+    root: BorrowedFd<'_>,
+    devices: &[Configured],
+    in_user_ns: bool,
+) -> Result<(), (usize, Errno)> {
+    for (i, d) in devices.iter().enumerate() {
+        make_one(root, d, in_user_ns).map_err(|e| (i, e))?;
+    }
+    Ok(())
+}
+
+fn make_one(root: BorrowedFd<'_>, d: &Configured, in_user_ns: bool) -> Result<(), Errno> {
+    let Some(((_, name), parents)) = d.components.split_last() else {
+        return Err(Errno::EINVAL);
+    };
+    let parent = match parents.last() {
+        Some((path, _)) => {
+            crate::mounts::mkdir_all(root, parents).and_then(|()| resolve(root, path))?
+        }
+        None => resolve(root, c".")?,
+    };
+    if in_user_ns && d.kind != SFlag::S_IFIFO {
+        let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let file = openat(
+            parent.as_fd(),
+            name.as_c_str(),
+            flags,
+            Mode::from_bits_truncate(0o644),
+        )?;
+        let at = FdPath::new(file.as_fd());
+        let none: Option<&CStr> = None;
+        return mount(
+            Some(d.host.as_c_str()),
+            at.as_cstr(),
+            none,
+            MsFlags::MS_BIND,
+            none,
+        );
+    }
+    match mknodat(parent.as_fd(), name.as_c_str(), d.kind, d.mode, d.dev) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => {
+            // runc replaces what the image has at that path.
+            nix::unistd::unlinkat(
+                parent.as_fd(),
+                name.as_c_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )?;
+            mknodat(parent.as_fd(), name.as_c_str(), d.kind, d.mode, d.dev)?;
+        }
+        Err(e) => return Err(e),
+    }
+    nix::unistd::fchownat(
+        parent.as_fd(),
+        name.as_c_str(),
+        Some(nix::unistd::Uid::from_raw(d.uid)),
+        Some(nix::unistd::Gid::from_raw(d.gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+}
+
 /// Creates the default devices in the rootfs's `/dev`. In a user namespace,
 /// where `mknod` is refused, the host's devices are bind-mounted instead.
 /// Returns the device that failed with the error.
 pub(crate) fn create_defaults(
     root: BorrowedFd<'_>,
     in_user_ns: bool,
+    dev_core: bool,
 ) -> Result<(), (&'static CStr, Errno)> {
     let dev = resolve(root, c"dev").map_err(|e| (c"/dev", e))?;
     for d in &DEFAULT {
@@ -96,7 +223,8 @@ pub(crate) fn create_defaults(
         };
         made.map_err(|e| (d.name, e))?;
     }
-    for (name, target) in SYMLINKS {
+    let core = dev_core.then_some((c"core", c"/proc/kcore"));
+    for (name, target) in SYMLINKS.into_iter().chain(core) {
         match symlinkat(target, dev.as_fd(), name) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err((name, e)),

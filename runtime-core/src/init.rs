@@ -70,6 +70,10 @@ pub(crate) struct Plan {
     /// Enter the rootfs with `MS_MOVE` + `chroot` instead of `pivot_root`
     /// (`--no-pivot`, for a rootfs on ramfs).
     pub no_pivot: bool,
+    /// `linux.devices[]`.
+    pub devices: Vec<devices::Configured>,
+    /// Add `/dev/core -> /proc/kcore` (the host has a kcore, as runc checks).
+    pub dev_core: bool,
 }
 
 /// The largest state JSON the init accepts for its hooks.
@@ -119,9 +123,10 @@ pub(crate) enum Step {
     CreateContainerHook,
     StartContainerHook,
     Keyring,
+    ConfiguredDevice,
 }
 
-const STEPS: [Step; 40] = [
+const STEPS: [Step; 41] = [
     Step::WaitParent,
     Step::BecomeRoot,
     Step::Join,
@@ -162,6 +167,7 @@ const STEPS: [Step; 40] = [
     Step::CreateContainerHook,
     Step::StartContainerHook,
     Step::Keyring,
+    Step::ConfiguredDevice,
 ];
 
 /// A failed step: which, on which item (mount index, namespace index, ...),
@@ -412,7 +418,7 @@ fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure>
         })?;
     }
     if plan.populate_dev {
-        devices::create_defaults(root.as_fd(), plan.namespaces.new_user()).map_err(
+        devices::create_defaults(root.as_fd(), plan.namespaces.new_user(), plan.dev_core).map_err(
             |(name, errno)| {
                 let index = devices::DEFAULT
                     .iter()
@@ -422,6 +428,8 @@ fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure>
             },
         )?;
     }
+    devices::create_configured(root.as_fd(), &plan.devices, plan.namespaces.new_user())
+        .map_err(|(i, e)| fail(Step::ConfiguredDevice, i)(e))?;
     if !plan.create_container_hooks.is_empty() {
         run_hooks(plan, channel, Step::CreateContainerHook)?;
     }

@@ -50,6 +50,8 @@ pub(crate) struct Prepared {
     pub flags: MsFlags,
     pub data: Option<CString>,
     pub propagation: MsFlags,
+    /// `MOUNT_ATTR_*` bits set and cleared recursively after the mount.
+    pub recursive: (u64, u64),
 }
 
 const PROPAGATION: MsFlags = MsFlags::MS_SHARED
@@ -61,7 +63,29 @@ enum Opt {
     Set(MsFlags),
     Clear(MsFlags),
     Propagation(MsFlags),
-    Bind { recursive: bool },
+    Bind {
+        recursive: bool,
+    },
+    /// `MOUNT_ATTR_*` bits set and cleared on the mount and every mount
+    /// below it (`rro`, `rnosuid`, ...: `mount_setattr` with AT_RECURSIVE).
+    Recursive {
+        set: u64,
+        clear: u64,
+    },
+}
+
+/// `MOUNT_ATTR_*` of `mount_setattr(2)`.
+mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    pub const ATIME_MASK: u64 = 0x70;
+    pub const RELATIME: u64 = 0x0;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const NOSYMFOLLOW: u64 = 0x20_0000;
 }
 
 /// The mount options runc understands as flags; anything else is data.
@@ -104,6 +128,66 @@ fn option(name: &str) -> Option<Opt> {
         "rslave" => Propagation(F::MS_SLAVE | F::MS_REC),
         "unbindable" => Propagation(F::MS_UNBINDABLE),
         "runbindable" => Propagation(F::MS_UNBINDABLE | F::MS_REC),
+        "rro" => Recursive {
+            set: attr::RDONLY,
+            clear: 0,
+        },
+        "rrw" => Recursive {
+            set: 0,
+            clear: attr::RDONLY,
+        },
+        "rnosuid" => Recursive {
+            set: attr::NOSUID,
+            clear: 0,
+        },
+        "rsuid" => Recursive {
+            set: 0,
+            clear: attr::NOSUID,
+        },
+        "rnodev" => Recursive {
+            set: attr::NODEV,
+            clear: 0,
+        },
+        "rdev" => Recursive {
+            set: 0,
+            clear: attr::NODEV,
+        },
+        "rnoexec" => Recursive {
+            set: attr::NOEXEC,
+            clear: 0,
+        },
+        "rexec" => Recursive {
+            set: 0,
+            clear: attr::NOEXEC,
+        },
+        "rnodiratime" => Recursive {
+            set: attr::NODIRATIME,
+            clear: 0,
+        },
+        "rdiratime" => Recursive {
+            set: 0,
+            clear: attr::NODIRATIME,
+        },
+        "rnoatime" => Recursive {
+            set: attr::NOATIME,
+            clear: attr::ATIME_MASK,
+        },
+        "rrelatime" => Recursive {
+            set: attr::RELATIME,
+            clear: attr::ATIME_MASK,
+        },
+        "rstrictatime" => Recursive {
+            set: attr::STRICTATIME,
+            clear: attr::ATIME_MASK,
+        },
+        "rnosymfollow" => Recursive {
+            set: attr::NOSYMFOLLOW,
+            clear: 0,
+        },
+        "rsymfollow" => Recursive {
+            set: 0,
+            clear: attr::NOSYMFOLLOW,
+        },
         _ => return None,
     })
 }
@@ -124,6 +208,36 @@ fn cstring(s: &[u8], field: &str) -> Result<CString> {
 }
 
 /// The components of an in-rootfs path, each with its path from the root.
+pub(crate) fn path_components(dest: &Path, field: &str) -> Result<Vec<(CString, CString)>> {
+    components(dest, field)
+}
+
+/// Creates each missing directory of `components` inside the root,
+/// resolving every level with `RESOLVE_IN_ROOT`.
+pub(crate) fn mkdir_all(
+    root: BorrowedFd<'_>,
+    components: &[(CString, CString)],
+) -> Result<(), Errno> {
+    let mut parent: Option<OwnedFd> = None;
+    for (path, name) in components {
+        match resolve(root, path) {
+            Ok(fd) => {
+                parent = Some(fd);
+                continue;
+            }
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        let dir = parent.as_ref().map_or(root, |p| p.as_fd());
+        match mkdirat(dir, name.as_c_str(), Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        parent = Some(resolve(root, path)?);
+    }
+    Ok(())
+}
+
 fn components(dest: &Path, field: &str) -> Result<Vec<(CString, CString)>> {
     let mut prefix = Vec::new();
     let mut out = Vec::new();
@@ -182,12 +296,16 @@ fn prepare_one(
     let mut prop = MsFlags::empty();
     let mut bind = None;
     let mut data = Vec::new();
+    let mut rattrs = (0u64, 0u64);
     for opt in m.options().as_deref().unwrap_or_default() {
         match option(opt) {
             Some(Opt::Set(f)) => flags |= f,
             Some(Opt::Clear(f)) => flags.remove(f),
             Some(Opt::Propagation(f)) => prop |= f,
             Some(Opt::Bind { recursive }) => bind = Some(bind.unwrap_or(false) || recursive),
+            Some(Opt::Recursive { set, clear }) => {
+                rattrs = ((rattrs.0 & !clear) | set, (rattrs.1 & !set) | clear);
+            }
             None => data.push(opt.as_str()),
         }
     }
@@ -222,6 +340,7 @@ fn prepare_one(
             flags: MsFlags::empty(),
             data: None,
             propagation: MsFlags::empty(),
+            recursive: rattrs,
         });
         if !remount.is_empty() || !prop.is_empty() {
             out.push(remount_of(index, destination, components, remount, prop));
@@ -261,6 +380,7 @@ fn prepare_one(
         flags,
         data,
         propagation: prop,
+        recursive: rattrs,
     });
     Ok(())
 }
@@ -283,6 +403,7 @@ fn remount_of(
         flags: flags | MsFlags::MS_BIND,
         data: None,
         propagation,
+        recursive: (0, 0),
     }
 }
 
@@ -369,6 +490,7 @@ fn cgroup_mounts_for(
                 .then(|| cstring(data.as_bytes(), &field))
                 .transpose()?,
             propagation: MsFlags::empty(),
+            recursive: (0, 0),
         })
     };
     if let Some(v2) = host.iter().find(|h| h.name.is_empty()) {
@@ -543,6 +665,11 @@ pub(crate) fn apply(root: BorrowedFd<'_>, m: &Prepared) -> Result<(), (Failed, E
         let at = FdPath::new(top.as_fd());
         mount(none, at.as_cstr(), none, m.propagation, none)
             .map_err(|e| (Failed::Propagation, e))?;
+    }
+    let (set, clear) = m.recursive;
+    if set != 0 || clear != 0 {
+        let top = destination(root, m).map_err(|e| (Failed::Propagation, e))?;
+        sys::mount_setattr(top.as_fd(), true, set, clear).map_err(|e| (Failed::Propagation, e))?;
     }
     Ok(())
 }

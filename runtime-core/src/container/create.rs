@@ -165,6 +165,7 @@ impl Runtime {
                 }
             };
         warnings.extend(cgroup_warnings.iter().map(|w| w.to_string()));
+        warnings.iter().for_each(|w| self.warn(w));
         // The cgroup namespace is entered once the init sits in its cgroup.
         if plan
             .namespaces
@@ -292,6 +293,8 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         session_keyring: None,
         preserve_fds: 0,
         no_pivot: false,
+        devices: crate::devices::prepare(spec)?,
+        dev_core: std::path::Path::new("/proc/kcore").exists(),
         console: console::Console {
             size: process_spec
                 .console_size()
@@ -301,6 +304,7 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     };
     let warnings = unknown_caps
         .into_iter()
+        .chain(bundle.dropped_caps.iter().cloned())
         .map(|c| format!("ignoring capability {c}: unknown to this kernel"))
         .collect();
     Ok((plan, warnings))

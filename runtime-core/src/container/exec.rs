@@ -266,6 +266,8 @@ fn prepare(spec: &Spec, process: Process, init_pid: i32) -> Result<ExecPlan> {
         session_keyring: None,
         preserve_fds: 0,
         no_pivot: false,
+        devices: Vec::new(),
+        dev_core: false,
     };
     Ok(ExecPlan {
         plan,

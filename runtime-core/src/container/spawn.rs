@@ -246,6 +246,13 @@ pub(crate) fn describe(plan: &Plan, f: init::Failure) -> Error {
         Step::Seccomp => ("install linux.seccomp", String::new()),
         Step::Console => ("set up the pty for process.terminal", "/dev/ptmx".into()),
         Step::Keyring => ("join a new session keyring", String::new()),
+        Step::ConfiguredDevice => (
+            "create linux.devices",
+            plan.devices
+                .get(i)
+                .map(|d| d.host.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
         Step::CreateContainerHook | Step::StartContainerHook => {
             let (field, list) = match f.step {
                 Step::CreateContainerHook => {
