@@ -140,20 +140,6 @@ pub(crate) fn check_process(process: &Process) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_major_version_one_is_accepted() {
-        assert!(check_version("1.0.2-dev").is_ok());
-        assert!(check_version("1.2.0").is_ok());
-        for bad in ["", "2.0.0", "0.9", "1", "v1.0.0", "1.x"] {
-            assert!(check_version(bad).is_err(), "{bad} accepted");
-        }
-    }
-}
-
 /// Removes from `process.capabilities` the names that do not parse as a
 /// capability, returning them: engines pass capabilities newer than the
 /// node's kernel (and than gorae), which runc drops with a warning.
@@ -180,3 +166,18 @@ fn drop_unknown_capabilities(config: &mut serde_json::Value) -> Vec<String> {
     }
     dropped
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_major_version_one_is_accepted() {
+        assert!(check_version("1.0.2-dev").is_ok());
+        assert!(check_version("1.2.0").is_ok());
+        for bad in ["", "2.0.0", "0.9", "1", "v1.0.0", "1.x"] {
+            assert!(check_version(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
+
