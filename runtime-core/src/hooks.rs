@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, pipe2, write};
+use nix::unistd::{Pid, pipe2, write};
 use oci_spec::runtime::{Hook, Hooks};
 
 use crate::error::{Error, Result};
@@ -232,18 +232,18 @@ pub(crate) fn run_in_init(
 
 fn run_forked(hook: &mut Prepared, state: &[u8]) -> std::result::Result<(), Errno> {
     let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    // SAFETY: the init is single-threaded; the child only calls dup2,
-    // execve and _exit on memory prepared before the fork.
-    match unsafe { fork() }? {
-        ForkResult::Child => {
+    // SAFETY: the child only calls dup2, execve and _exit on memory
+    // prepared before the clone.
+    match unsafe { sys::fork_raw() }? {
+        0 => {
             let _ = sys::dup2_raw(read_end.as_fd(), 0);
             let errno = hook.exec.execve_path();
             sys::exit_now(126 + i32::from(errno == Errno::ENOENT))
         }
-        ForkResult::Parent { child } => {
+        child => {
             drop(read_end);
             feed(write_end, state);
-            wait_with_timeout(child, hook.timeout)
+            wait_with_timeout(Pid::from_raw(child), hook.timeout)
         }
     }
 }

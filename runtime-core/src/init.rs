@@ -19,9 +19,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::setns;
 use nix::sys::socket::accept;
 use nix::sys::stat::{Mode, umask};
-use nix::unistd::{
-    Gid, Uid, chdir, fchdir, pivot_root, read, setgroups, sethostname, setresgid, setresuid, write,
-};
+use nix::unistd::{chdir, fchdir, pivot_root, read, sethostname, write};
 
 use crate::{
     console, devices, hooks, masks, mounts, namespaces::Namespaces, process, rlimits, scheduling,
@@ -366,9 +364,8 @@ fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
             .map_err(fail(Step::CgroupNamespace, 0))?;
     }
     if plan.namespaces.new_user() {
-        let root = (Uid::from_raw(0), Gid::from_raw(0));
-        setresgid(root.1, root.1, root.1).map_err(fail(Step::BecomeRoot, 0))?;
-        setresuid(root.0, root.0, root.0).map_err(fail(Step::BecomeRoot, 0))?;
+        sys::setresgid_thread(0).map_err(fail(Step::BecomeRoot, 0))?;
+        sys::setresuid_thread(0).map_err(fail(Step::BecomeRoot, 0))?;
     }
     for (i, join) in plan.namespaces.joins.iter().enumerate() {
         setns(join.fd.as_fd(), join.kind).map_err(fail(Step::Join, i))?;
@@ -521,11 +518,12 @@ fn become_user(plan: &Plan) -> Result<(), Failure> {
         .map_err(fail(Step::BoundingSet, 0))?;
     // Keep the permitted set across the uid change; set the final sets after.
     sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0).map_err(fail(Step::Capabilities, 0))?;
+    // Raw, per-thread credential calls: see sys::setresuid_thread.
     if !in_user_namespace_without_setgroups() {
-        setgroups(&p.additional_gids).map_err(fail(Step::Groups, 0))?;
+        sys::setgroups_thread(&p.additional_gids).map_err(fail(Step::Groups, 0))?;
     }
-    setresgid(p.gid, p.gid, p.gid).map_err(fail(Step::SetGid, 0))?;
-    setresuid(p.uid, p.uid, p.uid).map_err(fail(Step::SetUid, 0))?;
+    sys::setresgid_thread(p.gid.as_raw()).map_err(fail(Step::SetGid, 0))?;
+    sys::setresuid_thread(p.uid.as_raw()).map_err(fail(Step::SetUid, 0))?;
     sys::prctl(libc::PR_SET_KEEPCAPS, 0, 0).map_err(fail(Step::Capabilities, 0))?;
     p.caps
         .apply(plan.last_cap)

@@ -28,7 +28,7 @@ pub(crate) struct Prepared {
     pub cwd_ancestors: Vec<CString>,
     pub uid: Uid,
     pub gid: Gid,
-    pub additional_gids: Vec<Gid>,
+    pub additional_gids: Vec<u32>,
     pub umask: Mode,
     pub caps: Sets,
     pub no_new_privileges: bool,
@@ -95,9 +95,7 @@ impl Prepared {
                 .additional_gids()
                 .as_deref()
                 .unwrap_or_default()
-                .iter()
-                .map(|g| Gid::from_raw(*g))
-                .collect(),
+                .to_vec(),
             umask: Mode::from_bits_truncate(user.umask().unwrap_or(0o022)),
             caps,
             no_new_privileges: process.no_new_privileges().unwrap_or(false),

@@ -524,3 +524,51 @@ pub fn join_session_keyring(name: &CStr) -> Result<(), Errno> {
         unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     Errno::result(ret).map(drop)
 }
+
+/// `setresuid` as a raw system call, for the calling thread only.
+///
+/// glibc's wrapper is process-wide: it signals every thread in glibc's
+/// thread list and waits for each. In a child cloned from a multi-threaded
+/// process that list names threads the child does not have, and the
+/// wrapper waits forever. The child is single-threaded, so the raw call is
+/// exactly right there.
+pub fn setresuid_thread(uid: u32) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    Errno::result(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+}
+
+/// `setresgid` as a raw system call (see [`setresuid_thread`]).
+pub fn setresgid_thread(gid: u32) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    Errno::result(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+}
+
+/// `setgroups` as a raw system call (see [`setresuid_thread`]).
+pub fn setgroups_thread(groups: &[u32]) -> Result<(), Errno> {
+    // SAFETY: groups is valid for groups.len() gid_t values.
+    Errno::result(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })
+        .map(drop)
+}
+
+/// `fork` as a raw `clone` system call, without glibc's fork handlers
+/// (which take the allocator's locks: in a child of a multi-threaded
+/// process another thread may have held them at the clone). Returns 0 in
+/// the child and the child's pid in the parent.
+///
+/// # Safety
+/// As for `clone3`: the child may only do async-signal-safe work.
+pub unsafe fn fork_raw() -> Result<i32, Errno> {
+    // SAFETY: clone with only SIGCHLD and no stack behaves like fork: the
+    // child continues on a copy of the caller's stack.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as u64,
+            0u64,
+            0u64,
+            0u64,
+            0u64,
+        )
+    };
+    Errno::result(ret).map(|pid| pid as i32)
+}
