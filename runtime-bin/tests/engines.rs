@@ -82,7 +82,11 @@ fn suite<E>(
             };
             report.record(&format!("{engine}/setup"), started, Err(Stop::Fail(why)));
             for (name, _) in scenarios {
-                report.record(&format!("{engine}/{name}"), Instant::now(), Err(Stop::Fail("not run: setup failed".into())));
+                report.record(
+                    &format!("{engine}/{name}"),
+                    Instant::now(),
+                    Err(Stop::Fail("not run: setup failed".into())),
+                );
             }
             return;
         }
@@ -95,7 +99,9 @@ fn suite<E>(
 }
 
 fn default_runtime() -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap_or(Path::new("target"));
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or(Path::new("target"));
     target.join("release/gorae")
 }
 
@@ -108,11 +114,15 @@ fn main() {
     let runtime = match runtime.canonicalize() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("e2e: runtime {}: {e} (build it with `cargo build --release -p gorae`, or set E2E_RUNTIME)", runtime.display());
+            eprintln!(
+                "e2e: runtime {}: {e} (build it with `cargo build --release -p gorae`, or set E2E_RUNTIME)",
+                runtime.display()
+            );
             std::process::exit(1);
         }
     };
-    let engines = std::env::var("E2E_ENGINES").unwrap_or_else(|_| "containerd,podman,docker".into());
+    let engines =
+        std::env::var("E2E_ENGINES").unwrap_or_else(|_| "containerd,podman,docker".into());
     let wants = |e: &str| engines.split(',').any(|w| w.trim() == e);
 
     let lab = match Lab::new(runtime) {
@@ -138,7 +148,10 @@ fn main() {
             "containerd",
             || Containerd::start(&lab),
             vec![
-                scenario("run-rm-output-and-exit-code", Containerd::run_rm_output_and_exit_code),
+                scenario(
+                    "run-rm-output-and-exit-code",
+                    Containerd::run_rm_output_and_exit_code,
+                ),
                 scenario("detached-run-kill-delete", Containerd::detached_kill_delete),
                 scenario("task-exec", Containerd::task_exec),
                 scenario("task-pause-resume", Containerd::pause_resume),
@@ -146,7 +159,10 @@ fn main() {
                 scenario("task-metrics", Containerd::task_metrics),
                 scenario("tty-run", Containerd::tty_run),
                 scenario("killed-by-signal-exits-137", Containerd::killed_by_signal),
-                scenario("failing-create-reports-runtime-error", Containerd::failing_create),
+                scenario(
+                    "failing-create-reports-runtime-error",
+                    Containerd::failing_create,
+                ),
             ],
             Containerd::stop,
         );
@@ -157,7 +173,10 @@ fn main() {
             "podman",
             || Podman::start(&lab),
             vec![
-                scenario("run-rm-output-and-exit-code", Podman::run_rm_output_and_exit_code),
+                scenario(
+                    "run-rm-output-and-exit-code",
+                    Podman::run_rm_output_and_exit_code,
+                ),
                 scenario("detached-logs-stop-rm", Podman::detached_logs_stop_rm),
                 scenario("exec", Podman::exec),
                 scenario("pause-unpause", Podman::pause_unpause),
@@ -179,7 +198,10 @@ fn main() {
             "docker",
             || Docker::start(&lab),
             vec![
-                scenario("run-rm-output-and-exit-code", Docker::run_rm_output_and_exit_code),
+                scenario(
+                    "run-rm-output-and-exit-code",
+                    Docker::run_rm_output_and_exit_code,
+                ),
                 scenario("detached-logs-stop-rm", Docker::detached_logs_stop_rm),
                 scenario("exec", Docker::exec),
                 scenario("pause-unpause", Docker::pause_unpause),
@@ -192,10 +214,20 @@ fn main() {
 
     let started = Instant::now();
     let leaks = lab.finish();
-    let result = if leaks.is_empty() { Ok(()) } else { Err(Stop::Fail(format!("left behind (now removed where possible):\n      {}", leaks.join("\n      ")))) };
+    let result = if leaks.is_empty() {
+        Ok(())
+    } else {
+        Err(Stop::Fail(format!(
+            "left behind (now removed where possible):\n      {}",
+            leaks.join("\n      ")
+        )))
+    };
     report.record("cleanup/nothing-left-behind", started, result);
 
-    println!("e2e: {} passed, {} failed, {} skipped", report.passed, report.failed, report.skipped);
+    println!(
+        "e2e: {} passed, {} failed, {} skipped",
+        report.passed, report.failed, report.skipped
+    );
     if report.failed > 0 {
         std::process::exit(1);
     }

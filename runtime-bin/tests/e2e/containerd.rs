@@ -33,7 +33,8 @@ impl<'a> Containerd<'a> {
         let dir = lab.path("containerd");
         let runtime_root = dir.join("runtime-root");
         for d in [&dir, &runtime_root, &dir.join("fifo")] {
-            fs::create_dir_all(d).map_err(|e| super::Stop::Fail(format!("mkdir {}: {e}", d.display())))?;
+            fs::create_dir_all(d)
+                .map_err(|e| super::Stop::Fail(format!("mkdir {}: {e}", d.display())))?;
         }
         let d = dir.display();
         let config = format!(
@@ -50,12 +51,18 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 "#
         );
         let config_path = dir.join("config.toml");
-        fs::write(&config_path, config).map_err(|e| super::Stop::Fail(format!("write config: {e}")))?;
+        fs::write(&config_path, config)
+            .map_err(|e| super::Stop::Fail(format!("write config: {e}")))?;
         let log = dir.join("containerd.log");
         let daemon = lab.background(
             Duration::from_secs(3600),
             "sh",
-            &["-c", r#"exec containerd --config "$0" >"$1" 2>&1"#, &config_path.to_string_lossy(), &log.to_string_lossy()],
+            &[
+                "-c",
+                r#"exec containerd --config "$0" >"$1" 2>&1"#,
+                &config_path.to_string_lossy(),
+                &log.to_string_lossy(),
+            ],
         )?;
         let ctrd = Containerd {
             lab,
@@ -68,23 +75,38 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             Ok(()) => Ok(ctrd),
             Err(e) => {
                 let _ = ctrd.stop();
-                Err(e)
+                Err(super::with_log_tail(e, &log))
             }
         }
     }
 
     fn load_images(&self) -> Step {
-        self.lab.wait_until(LONG, "containerd to answer `ctr version`", || Ok(self.ctr(&["version"])?.code == Some(0)))?;
-        self.ctr_long(&["images", "import", &self.lab.image_archive.to_string_lossy()])?.ok()?;
+        self.lab
+            .wait_until(LONG, "containerd to answer `ctr version`", || {
+                Ok(self.ctr(&["version"])?.code == Some(0))
+            })?;
+        self.ctr_long(&[
+            "images",
+            "import",
+            &self.lab.image_archive.to_string_lossy(),
+        ])?
+        .ok()?;
         let images = self.ctr(&["images", "ls", "-q"])?.ok()?;
         for image in [IMAGE, BROKEN_IMAGE] {
-            ensure(images.stdout.contains(&image_ref(image)), || format!("{image} not imported: {}", images.describe()))?;
+            ensure(images.stdout.contains(&image_ref(image)), || {
+                format!("{image} not imported: {}", images.describe())
+            })?;
         }
         Ok(())
     }
 
     fn base(&self) -> Vec<String> {
-        vec!["--address".into(), self.socket.clone(), "--namespace".into(), self.lab.tag.clone()]
+        vec![
+            "--address".into(),
+            self.socket.clone(),
+            "--namespace".into(),
+            self.lab.tag.clone(),
+        ]
     }
 
     /// `ctr <args>` against the private daemon, bounded by [`SHORT`].
@@ -144,9 +166,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     }
 
     fn wait_status(&self, id: &str, want: &str) -> Step {
-        self.lab.wait_until(Duration::from_secs(15), &format!("task {id} to be {want}"), || {
-            Ok(self.status(id)?.as_deref() == Some(want))
-        })
+        self.lab.wait_until(
+            Duration::from_secs(15),
+            &format!("task {id} to be {want}"),
+            || Ok(self.status(id)?.as_deref() == Some(want)),
+        )
     }
 
     fn task_pid(&self, id: &str) -> Step<i32> {
@@ -155,7 +179,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             .lines()
             .find_map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                (f.first() == Some(&id)).then(|| f.get(1).and_then(|p| p.parse().ok())).flatten()
+                (f.first() == Some(&id))
+                    .then(|| f.get(1).and_then(|p| p.parse().ok()))
+                    .flatten()
             })
             .ok_or_else(|| super::Stop::Fail(format!("no pid for task {id}: {}", ls.describe())))
     }
@@ -170,9 +196,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     fn remove(&self, id: &str) {
         if self.status(id).ok().flatten().is_some() {
             let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
-            let _ = self.lab.wait_until(Duration::from_secs(15), "task to stop", || {
-                Ok(self.status(id)?.is_none_or(|s| s == "STOPPED"))
-            });
+            let _ = self
+                .lab
+                .wait_until(Duration::from_secs(15), "task to stop", || {
+                    Ok(self.status(id)?.is_none_or(|s| s == "STOPPED"))
+                });
         }
         let _ = self.ctr(&["task", "delete", id]);
         let _ = self.ctr(&["containers", "rm", id]);
@@ -190,17 +218,30 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     /// no runtime state dir, no cgroup.
     fn assert_gone(&self, id: &str) -> Step {
         let ls = self.ctr(&["containers", "ls", "-q"])?.ok()?;
-        ensure(!ls.stdout.lines().any(|l| l == id), || format!("container {id} still listed by ctr"))?;
+        ensure(!ls.stdout.lines().any(|l| l == id), || {
+            format!("container {id} still listed by ctr")
+        })?;
         let state = self.runtime_root.join(&self.lab.tag).join(id);
-        ensure(!state.exists(), || format!("runtime state dir {} left behind", state.display()))?;
-        let cgroup = PathBuf::from("/sys/fs/cgroup/pids").join(&self.lab.tag).join(id);
-        ensure(!cgroup.exists(), || format!("cgroup {} left behind", cgroup.display()))
+        ensure(!state.exists(), || {
+            format!("runtime state dir {} left behind", state.display())
+        })?;
+        let cgroup = PathBuf::from("/sys/fs/cgroup/pids")
+            .join(&self.lab.tag)
+            .join(id);
+        ensure(!cgroup.exists(), || {
+            format!("cgroup {} left behind", cgroup.display())
+        })
     }
 
     /// `ctr run --rm`: the container's output and exit code reach ctr.
     pub fn run_rm_output_and_exit_code(&self) -> Step {
         let id = self.lab.name("run-rm");
-        let done = self.run(&["--rm"], IMAGE, &id, &["sh", "-c", "echo hello from $(hostname); exit 7"])?;
+        let done = self.run(
+            &["--rm"],
+            IMAGE,
+            &id,
+            &["sh", "-c", "echo hello from $(hostname); exit 7"],
+        )?;
         done.code_is(7)?.stdout_has("hello from ")?;
         self.assert_gone(&id)
     }
@@ -212,7 +253,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             self.ctr(&["task", "kill", "-s", "KILL", id])?.ok()?;
             self.wait_status(id, "STOPPED")?;
             self.ctr(&["task", "delete", id])?.ok()?;
-            ensure(self.status(id)?.is_none(), || format!("task {id} still listed after delete"))?;
+            ensure(self.status(id)?.is_none(), || {
+                format!("task {id} still listed after delete")
+            })?;
             self.ctr(&["containers", "rm", id])?.ok()?;
             self.assert_gone(id)
         })
@@ -223,10 +266,21 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         self.lab.need_exec()?;
         self.with_container("exec", |id| {
             self.run_detached(id, &["sleep", "1000"])?;
-            self.ctr(&["task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo in-exec; exit 3"])?
-                .code_is(3)?
-                .stdout_has("in-exec")?;
-            ensure(self.status(id)?.as_deref() == Some("RUNNING"), || "task not RUNNING after exec".into())
+            self.ctr(&[
+                "task",
+                "exec",
+                "--exec-id",
+                "e1",
+                id,
+                "sh",
+                "-c",
+                "echo in-exec; exit 3",
+            ])?
+            .code_is(3)?
+            .stdout_has("in-exec")?;
+            ensure(self.status(id)?.as_deref() == Some("RUNNING"), || {
+                "task not RUNNING after exec".into()
+            })
         })
     }
 
@@ -237,10 +291,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             self.ctr(&["task", "pause", id])?.ok()?;
             self.wait_status(id, "PAUSED")?;
             let pid = self.task_pid(id)?;
-            ensure(frozen(pid), || format!("pid {pid}'s freezer is not FROZEN after pause"))?;
+            ensure(frozen(pid), || {
+                format!("pid {pid}'s freezer is not FROZEN after pause")
+            })?;
             self.ctr(&["task", "resume", id])?.ok()?;
             self.wait_status(id, "RUNNING")?;
-            ensure(!frozen(pid), || format!("pid {pid} still frozen after resume"))
+            ensure(!frozen(pid), || {
+                format!("pid {pid} still frozen after resume")
+            })
         })
     }
 
@@ -249,11 +307,17 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         self.with_container("ps", |id| {
             self.run_detached(id, &["sh", "-c", "sleep 1001 & exec sleep 1000"])?;
             let pid = self.task_pid(id)?;
-            self.lab.wait_until(Duration::from_secs(10), "two processes in task ps", || {
-                let ps = self.ctr(&["task", "ps", id])?.ok()?;
-                let pids: Vec<i32> = ps.stdout.lines().skip(1).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
-                Ok(pids.len() == 2 && pids.contains(&pid))
-            })
+            self.lab
+                .wait_until(Duration::from_secs(10), "two processes in task ps", || {
+                    let ps = self.ctr(&["task", "ps", id])?.ok()?;
+                    let pids: Vec<i32> = ps
+                        .stdout
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+                        .collect();
+                    Ok(pids.len() == 2 && pids.contains(&pid))
+                })
         })
     }
 
@@ -263,9 +327,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             self.run_detached(id, &["sleep", "1000"])?;
             let m = self.ctr(&["task", "metrics", id])?.ok()?;
             let has = |k: &str| m.stdout.contains(k);
-            ensure((has("memory.usage_in_bytes") && has("cpuacct.usage")) || (has("memory.usage") && has("cpu.usage_usec")), || {
-                format!("no memory/cpu metrics: {}", m.describe())
-            })
+            ensure(
+                (has("memory.usage_in_bytes") && has("cpuacct.usage"))
+                    || (has("memory.usage") && has("cpu.usage_usec")),
+                || format!("no memory/cpu metrics: {}", m.describe()),
+            )
         })
     }
 
@@ -273,9 +339,18 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     pub fn tty_run(&self) -> Step {
         self.lab.need_console_socket()?;
         let id = self.lab.name("tty");
-        let argv = self.run_argv(&["--rm", "-t"], IMAGE, &id, &["sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 3"]);
+        let argv = self.run_argv(
+            &["--rm", "-t"],
+            IMAGE,
+            &id,
+            &["sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 3"],
+        );
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let result = self.lab.in_pty(SHORT, "ctr", &argv).and_then(|d| d.code_is(3)?.stdout_has("/dev/pts/0")?.stdout_has("stdin-is-tty"));
+        let result = self.lab.in_pty(SHORT, "ctr", &argv).and_then(|d| {
+            d.code_is(3)?
+                .stdout_has("/dev/pts/0")?
+                .stdout_has("stdin-is-tty")
+        });
         self.remove(&id);
         result?;
         self.assert_gone(&id)
@@ -301,7 +376,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         let done = self.run(&["--rm"], BROKEN_IMAGE, &id, &[]);
         self.remove(&id);
         let done = done?;
-        ensure(done.code != Some(0), || format!("create of a missing entrypoint succeeded: {}", done.describe()))?;
+        ensure(done.code != Some(0), || {
+            format!(
+                "create of a missing entrypoint succeeded: {}",
+                done.describe()
+            )
+        })?;
         done.output_has("/no/such/program")?;
         self.assert_gone(&id)
     }
@@ -321,9 +401,14 @@ fn frozen(pid: i32) -> bool {
     let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     for line in cgroup.lines() {
         let mut f = line.splitn(3, ':');
-        let (_, ctrl, path) = (f.next(), f.next().unwrap_or_default(), f.next().unwrap_or_default());
+        let (_, ctrl, path) = (
+            f.next(),
+            f.next().unwrap_or_default(),
+            f.next().unwrap_or_default(),
+        );
         if ctrl.split(',').any(|c| c == "freezer") {
-            let state = fs::read_to_string(format!("/sys/fs/cgroup/freezer{path}/freezer.state")).unwrap_or_default();
+            let state = fs::read_to_string(format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
+                .unwrap_or_default();
             return state.trim() == "FROZEN";
         }
     }

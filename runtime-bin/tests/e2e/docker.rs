@@ -30,59 +30,98 @@ impl<'a> Docker<'a> {
     pub fn start(lab: &'a Lab) -> Step<Docker<'a>> {
         let dir = lab.path("docker");
         fs::create_dir_all(dir.join("cli")).map_err(|e| Stop::Fail(format!("mkdir: {e}")))?;
-        fs::write(dir.join("daemon.json"), "{}\n").map_err(|e| Stop::Fail(format!("write daemon.json: {e}")))?;
+        fs::write(dir.join("daemon.json"), "{}\n")
+            .map_err(|e| Stop::Fail(format!("write daemon.json: {e}")))?;
         let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
         let socket = format!("unix://{}", p("docker.sock"));
         let add_runtime = format!("{RUNTIME}={}", lab.runtime.display());
         let parent = format!("/{}-docker", lab.tag);
         let log = p("dockerd.log");
         let daemon_args: Vec<String> = [
-            "--data-root", &p("data"),
-            "--exec-root", &p("exec"),
-            "--pidfile", &p("dockerd.pid"),
-            "--config-file", &p("daemon.json"),
-            "--host", &socket,
-            "--storage-driver", "vfs",
+            "--data-root",
+            &p("data"),
+            "--exec-root",
+            &p("exec"),
+            "--pidfile",
+            &p("dockerd.pid"),
+            "--config-file",
+            &p("daemon.json"),
+            "--host",
+            &socket,
+            "--storage-driver",
+            "vfs",
             "--iptables=false",
             "--ip6tables=false",
             "--ip-masq=false",
-            "--bridge", "none",
+            "--bridge",
+            "none",
             "--userland-proxy=false",
-            "--cgroup-parent", &parent,
-            "--add-runtime", &add_runtime,
-            "--default-ulimit", "nofile=1024:4096",
-            "--default-ulimit", "nproc=1024:4096",
+            "--cgroup-parent",
+            &parent,
+            "--add-runtime",
+            &add_runtime,
+            "--default-ulimit",
+            "nofile=1024:4096",
+            "--default-ulimit",
+            "nproc=1024:4096",
         ]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        let mut sh = vec!["-c".to_owned(), r#"log=$0; shift; exec dockerd "$@" >"$log" 2>&1"#.to_owned(), log];
+        let mut sh = vec![
+            "-c".to_owned(),
+            r#"exec dockerd "$@" >"$0" 2>&1"#.to_owned(),
+            log,
+        ];
         sh.extend(daemon_args);
         let sh: Vec<&str> = sh.iter().map(String::as_str).collect();
         let daemon = lab.background(Duration::from_secs(3600), "sh", &sh)?;
-        let base = ["--config", &p("cli"), "--host", &socket].iter().map(|s| (*s).to_owned()).collect();
-        let docker = Docker { lab, daemon: Some(daemon), base };
+        let base = ["--config", &p("cli"), "--host", &socket]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let docker = Docker {
+            lab,
+            daemon: Some(daemon),
+            base,
+        };
         match docker.load_images() {
             Ok(()) => Ok(docker),
             Err(e) => {
                 let _ = docker.stop();
-                Err(e)
+                Err(super::with_log_tail(e, &dir.join("dockerd.log")))
             }
         }
     }
 
     fn load_images(&self) -> Step {
-        self.lab.wait_until(LONG, "dockerd to answer `docker version`", || Ok(self.docker(&["version"])?.code == Some(0)))?;
-        self.cmd(LONG, &["load", "--input", &self.lab.image_archive.to_string_lossy()])?.ok()?;
-        let images = self.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])?.ok()?;
+        self.lab
+            .wait_until(LONG, "dockerd to answer `docker version`", || {
+                Ok(self.docker(&["version"])?.code == Some(0))
+            })?;
+        self.cmd(
+            LONG,
+            &["load", "--input", &self.lab.image_archive.to_string_lossy()],
+        )?
+        .ok()?;
+        let images = self
+            .docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])?
+            .ok()?;
         for image in [IMAGE, BROKEN_IMAGE] {
-            ensure(images.stdout.contains(image), || format!("{image} not loaded: {}", images.describe()))?;
+            ensure(images.stdout.contains(image), || {
+                format!("{image} not loaded: {}", images.describe())
+            })?;
         }
         Ok(())
     }
 
     fn cmd(&self, timeout: Duration, args: &[&str]) -> Step<Done> {
-        let argv: Vec<&str> = self.base.iter().map(String::as_str).chain(args.iter().copied()).collect();
+        let argv: Vec<&str> = self
+            .base
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .collect();
         self.lab.cmd(timeout, CLIENT, &argv)
     }
 
@@ -100,42 +139,70 @@ impl<'a> Docker<'a> {
     }
 
     fn status(&self, name: &str) -> Step<String> {
-        Ok(self.docker(&["inspect", "--format", "{{.State.Status}}", name])?.ok()?.stdout.trim().to_owned())
+        Ok(self
+            .docker(&["inspect", "--format", "{{.State.Status}}", name])?
+            .ok()?
+            .stdout
+            .trim()
+            .to_owned())
     }
 
     fn with_detached(&self, what: &str, cmd: &[&str], body: impl FnOnce(&str) -> Step) -> Step {
         let name = self.lab.name(what);
-        let result = self.run(&["-d", "--name", &name], IMAGE, cmd).and_then(Done::ok).and_then(|_| body(&name));
+        let result = self
+            .run(&["-d", "--name", &name], IMAGE, cmd)
+            .and_then(Done::ok)
+            .and_then(|_| body(&name));
         let _ = self.docker(&["rm", "--force", &name]);
         result
     }
 
     fn assert_gone(&self, name: &str) -> Step {
-        let ps = self.docker(&["ps", "--all", "--format", "{{.Names}}"])?.ok()?;
-        ensure(!ps.stdout.lines().any(|l| l == name), || format!("container {name} still listed: {}", ps.describe()))
+        let ps = self
+            .docker(&["ps", "--all", "--format", "{{.Names}}"])?
+            .ok()?;
+        ensure(!ps.stdout.lines().any(|l| l == name), || {
+            format!("container {name} still listed: {}", ps.describe())
+        })
     }
 
     /// `docker run --rm`: output, exit code, container removed.
     pub fn run_rm_output_and_exit_code(&self) -> Step {
         let name = self.lab.name("run-rm");
-        self.run(&["--rm", "--name", &name], IMAGE, &["sh", "-c", "echo hello from docker; exit 6"])?
-            .code_is(6)?
-            .stdout_has("hello from docker")?;
+        self.run(
+            &["--rm", "--name", &name],
+            IMAGE,
+            &["sh", "-c", "echo hello from docker; exit 6"],
+        )?
+        .code_is(6)?
+        .stdout_has("hello from docker")?;
         self.assert_gone(&name)
     }
 
     /// `docker run -d`, `logs`, `stop` (SIGTERM seen by the trap), `rm`.
     pub fn detached_logs_stop_rm(&self) -> Step {
-        let script = r#"trap 'echo got-term; exit 0' TERM; echo started; while :; do sleep 0.1; done"#;
+        let script =
+            r#"trap 'echo got-term; exit 0' TERM; echo started; while :; do sleep 0.1; done"#;
         self.with_detached("detached", &["sh", "-c", script], |name| {
-            self.lab.wait_until(Duration::from_secs(10), "`started` in docker logs", || {
-                Ok(self.docker(&["logs", name])?.ok()?.stdout.contains("started"))
+            self.lab
+                .wait_until(Duration::from_secs(10), "`started` in docker logs", || {
+                    Ok(self
+                        .docker(&["logs", name])?
+                        .ok()?
+                        .stdout
+                        .contains("started"))
+                })?;
+            ensure(self.status(name)? == "running", || {
+                format!("{name} is not running")
             })?;
-            ensure(self.status(name)? == "running", || format!("{name} is not running"))?;
             self.docker(&["stop", "--time", "10", name])?.ok()?;
             self.docker(&["logs", name])?.ok()?.stdout_has("got-term")?;
-            let code = self.docker(&["inspect", "--format", "{{.State.ExitCode}}", name])?.ok()?;
-            ensure(code.stdout.trim() == "0", || format!("exit code after stop: {}", code.describe()))?;
+            let code = self
+                .docker(&["inspect", "--format", "{{.State.ExitCode}}", name])?
+                .ok()?;
+            ensure(code.stdout.trim() == "0", || {
+                format!("exit code after stop: {}", code.describe())
+            })?;
             self.docker(&["rm", name])?.ok()?;
             self.assert_gone(name)
         })
@@ -145,7 +212,10 @@ impl<'a> Docker<'a> {
     pub fn exec(&self) -> Step {
         self.lab.need_exec()?;
         self.with_detached("exec", &["sleep", "1000"], |name| {
-            self.docker(&["exec", name, "sh", "-c", "echo in-exec; exit 4"])?.code_is(4)?.stdout_has("in-exec").map(|_| ())
+            self.docker(&["exec", name, "sh", "-c", "echo in-exec; exit 4"])?
+                .code_is(4)?
+                .stdout_has("in-exec")
+                .map(|_| ())
         })
     }
 
@@ -153,15 +223,24 @@ impl<'a> Docker<'a> {
     pub fn pause_unpause(&self) -> Step {
         self.with_detached("pause", &["sleep", "1000"], |name| {
             self.docker(&["pause", name])?.ok()?;
-            ensure(self.status(name)? == "paused", || format!("{name} not paused"))?;
+            ensure(self.status(name)? == "paused", || {
+                format!("{name} not paused")
+            })?;
             self.docker(&["unpause", name])?.ok()?;
-            ensure(self.status(name)? == "running", || format!("{name} not running after unpause"))
+            ensure(self.status(name)? == "running", || {
+                format!("{name} not running after unpause")
+            })
         })
     }
 
     /// `docker top` (containerd's task pids, then host `ps`).
     pub fn top(&self) -> Step {
-        self.with_detached("top", &["sleep", "1000"], |name| self.docker(&["top", name])?.ok()?.stdout_has("sleep 1000").map(|_| ()))
+        self.with_detached("top", &["sleep", "1000"], |name| {
+            self.docker(&["top", name])?
+                .ok()?
+                .stdout_has("sleep 1000")
+                .map(|_| ())
+        })
     }
 
     /// An image whose entrypoint does not exist: exit 127 as with runc.

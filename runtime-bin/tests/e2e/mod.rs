@@ -57,6 +57,22 @@ pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Step {
     if cond { Ok(()) } else { fail(msg()) }
 }
 
+/// Adds the last lines of a daemon's log to a failure.
+pub fn with_log_tail(stop: Stop, log: &Path) -> Stop {
+    match stop {
+        Stop::Fail(msg) => {
+            let text = fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(10)..].join("\n        ");
+            Stop::Fail(format!(
+                "{msg}\n      last lines of {}:\n        {tail}",
+                log.display()
+            ))
+        }
+        skip => skip,
+    }
+}
+
 /// What the runtime under test supports, probed from its own `--help`.
 #[derive(Debug, Clone, Copy)]
 pub struct Features {
@@ -73,7 +89,12 @@ impl Features {
                 .args(args)
                 .stdin(Stdio::null())
                 .output()
-                .map(|o| (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned()))
+                .map(|o| {
+                    (
+                        o.status.success(),
+                        String::from_utf8_lossy(&o.stdout).into_owned(),
+                    )
+                })
                 .unwrap_or((false, String::new()))
         };
         Features {
@@ -116,7 +137,10 @@ impl Done {
         if self.stdout.contains(needle) {
             Ok(self)
         } else {
-            fail(format!("expected {needle:?} on stdout, {}", self.describe()))
+            fail(format!(
+                "expected {needle:?} on stdout, {}",
+                self.describe()
+            ))
         }
     }
 
@@ -125,7 +149,10 @@ impl Done {
         if self.stdout.contains(needle) || self.stderr.contains(needle) {
             Ok(self)
         } else {
-            fail(format!("expected {needle:?} in the output, {}", self.describe()))
+            fail(format!(
+                "expected {needle:?} in the output, {}",
+                self.describe()
+            ))
         }
     }
 
@@ -136,7 +163,11 @@ impl Done {
         for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let text = text.trim();
             if !text.is_empty() {
-                let _ = write!(s, "\n      {name}: {}", text.replace('\n', "\n              "));
+                let _ = write!(
+                    s,
+                    "\n      {name}: {}",
+                    text.replace('\n', "\n              ")
+                );
             }
         }
         s
@@ -204,7 +235,9 @@ fn wait_bounded(child: &mut Child, line: &str, deadline: Instant) -> Step {
 }
 
 fn collect(child: &mut Child, line: String, out: &Path, err: &Path) -> Step<Done> {
-    let status = child.wait().map_err(|e| Stop::Fail(format!("wait for `{line}`: {e}")))?;
+    let status = child
+        .wait()
+        .map_err(|e| Stop::Fail(format!("wait for `{line}`: {e}")))?;
     let read = |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
     let done = Done {
         code: status.code(),
@@ -219,7 +252,11 @@ fn collect(child: &mut Child, line: String, out: &Path, err: &Path) -> Step<Done
 
 /// Quotes `word` for `sh -c` (used to hand commands to `script`).
 pub fn shell_quote(word: &str) -> String {
-    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+    {
         word.to_owned()
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
@@ -254,7 +291,6 @@ const FIXED_PATHS: &[&str] = &[
     "/run/docker/plugins",
     "/run/docker",
     "/etc/docker/key.json",
-    "/etc/docker",
 ];
 
 impl Lab {
@@ -299,8 +335,14 @@ impl Lab {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let out = self.dir.join(format!("cmd-{n}.out"));
         let err = self.dir.join(format!("cmd-{n}.err"));
-        let line = std::iter::once(program).chain(args.iter().copied()).map(shell_quote).collect::<Vec<_>>().join(" ");
-        let file = |p: &Path| fs::File::create(p).map_err(|e| Stop::Fail(format!("create {}: {e}", p.display())));
+        let line = std::iter::once(program)
+            .chain(args.iter().copied())
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let file = |p: &Path| {
+            fs::File::create(p).map_err(|e| Stop::Fail(format!("create {}: {e}", p.display())))
+        };
         let child = {
             use std::os::unix::process::CommandExt;
             Command::new(program)
@@ -326,13 +368,23 @@ impl Lab {
     /// Starts `program args` and leaves it running, bounded by `timeout`.
     pub fn background(&self, timeout: Duration, program: &str, args: &[&str]) -> Step<Background> {
         let (child, line, out, err) = self.spawn(program, args)?;
-        Ok(Background { child, line, out, err, deadline: Instant::now() + timeout })
+        Ok(Background {
+            child,
+            line,
+            out,
+            err,
+            deadline: Instant::now() + timeout,
+        })
     }
 
     /// Runs `program args` under a pseudo-terminal (util-linux `script`),
     /// as a person at a terminal would.
     pub fn in_pty(&self, timeout: Duration, program: &str, args: &[&str]) -> Step<Done> {
-        let line = std::iter::once(program).chain(args.iter().copied()).map(shell_quote).collect::<Vec<_>>().join(" ");
+        let line = std::iter::once(program)
+            .chain(args.iter().copied())
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ");
         self.cmd(timeout, "script", &["-qfec", &line, "/dev/null"])
     }
 
@@ -341,7 +393,10 @@ impl Lab {
         if self.features.exec {
             Ok(())
         } else {
-            Err(Stop::Skip(format!("{} has no `exec` command (gorae exec not implemented yet)", self.runtime_name())))
+            Err(Stop::Skip(format!(
+                "{} has no `exec` command (gorae exec not implemented yet)",
+                self.runtime_name()
+            )))
         }
     }
 
@@ -358,11 +413,18 @@ impl Lab {
     }
 
     fn runtime_name(&self) -> String {
-        self.runtime.file_name().map_or_else(|| "runtime".into(), |n| n.to_string_lossy().into_owned())
+        self.runtime
+            .file_name()
+            .map_or_else(|| "runtime".into(), |n| n.to_string_lossy().into_owned())
     }
 
     /// Polls `probe` every 100 ms until it returns true or `timeout` passes.
-    pub fn wait_until(&self, timeout: Duration, what: &str, mut probe: impl FnMut() -> Step<bool>) -> Step {
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut probe: impl FnMut() -> Step<bool>,
+    ) -> Step {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if probe()? {
@@ -378,9 +440,17 @@ impl Lab {
     pub fn processes(&self) -> Vec<(i32, String)> {
         let dir = self.dir.to_string_lossy().into_owned();
         let mut found = Vec::new();
-        let Ok(entries) = fs::read_dir("/proc") else { return found };
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return found;
+        };
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
             if pid == std::process::id() as i32 {
                 continue;
             }
@@ -388,7 +458,10 @@ impl Lab {
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             let cgroup = fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
             let stat = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let zombie = stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'));
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|s| s.trim_start().starts_with('Z'));
             if !zombie && (cgroup.contains(&self.tag) || cmdline.contains(&dir)) {
                 found.push((pid, cmdline.trim().to_owned()));
             }
@@ -412,13 +485,19 @@ impl Lab {
     pub fn cgroups(&self) -> Vec<PathBuf> {
         let mut found = Vec::new();
         let roots: Vec<PathBuf> = match fs::read_dir("/sys/fs/cgroup") {
-            Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect(),
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect(),
             Err(_) => return found,
         };
         let mut roots = roots;
         roots.push(PathBuf::from("/sys/fs/cgroup"));
         for root in roots {
-            let Ok(rd) = fs::read_dir(&root) else { continue };
+            let Ok(rd) = fs::read_dir(&root) else {
+                continue;
+            };
             for e in rd.flatten() {
                 if e.file_name().to_string_lossy().starts_with(&self.tag) && e.path().is_dir() {
                     found.push(e.path());

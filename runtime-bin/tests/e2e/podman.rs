@@ -2,8 +2,8 @@
 //! `--runtime`.
 //!
 //! Every podman command gets private storage and state (`--root`,
-//! `--runroot`, `--tmpdir`, `--volumepath`, `--network-config-dir` under
-//! the run's directory, the `vfs` driver: no overlay mounts), the
+//! `--runroot`, `--tmpdir`, `--volumepath`, `--network-config-dir` and the
+//! runtime's `--root` (`--runtime-flag root=...`) under the run's directory, the `vfs` driver: no overlay mounts), the
 //! `cgroupfs` manager and file events (no systemd here); every container
 //! runs with `--network none` (no CNI/netavark), `--cgroup-parent /<tag>-podman`
 //! and nofile/nproc ulimits within the machine's (this VM lacks
@@ -26,44 +26,83 @@ impl<'a> Podman<'a> {
     pub fn start(lab: &'a Lab) -> Step<Podman<'a>> {
         let dir = lab.path("podman");
         let sub = |s: &str| dir.join(s).to_string_lossy().into_owned();
-        for d in ["root", "runroot", "tmp", "volumes", "net", "data", "data-ro"] {
+        for d in [
+            "root",
+            "runroot",
+            "tmp",
+            "volumes",
+            "net",
+            "runtime-root",
+            "data",
+            "data-ro",
+        ] {
             fs::create_dir_all(dir.join(d)).map_err(|e| Stop::Fail(format!("mkdir {d}: {e}")))?;
         }
         let base = [
-            "--root", &sub("root"),
-            "--runroot", &sub("runroot"),
-            "--tmpdir", &sub("tmp"),
-            "--volumepath", &sub("volumes"),
-            "--network-config-dir", &sub("net"),
-            "--storage-driver", "vfs",
-            "--cgroup-manager", "cgroupfs",
-            "--events-backend", "file",
-            "--runtime", &lab.runtime.to_string_lossy(),
+            "--root",
+            &sub("root"),
+            "--runroot",
+            &sub("runroot"),
+            "--tmpdir",
+            &sub("tmp"),
+            "--volumepath",
+            &sub("volumes"),
+            "--network-config-dir",
+            &sub("net"),
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--runtime",
+            &lab.runtime.to_string_lossy(),
+            "--runtime-flag",
+            &format!("root={}", sub("runtime-root")),
         ]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
         let parent = format!("/{}-podman", lab.tag);
         let run_opts = [
-            "--network", "none",
-            "--ulimit", "nofile=1024:4096",
-            "--ulimit", "nproc=1024:4096",
-            "--cgroup-parent", &parent,
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:4096",
+            "--ulimit",
+            "nproc=1024:4096",
+            "--cgroup-parent",
+            &parent,
         ]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        let podman = Podman { lab, base, run_opts };
-        podman.cmd(LONG, &["load", "-i", &lab.image_archive.to_string_lossy()])?.ok()?;
-        let images = podman.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"])?.ok()?;
+        let podman = Podman {
+            lab,
+            base,
+            run_opts,
+        };
+        podman
+            .cmd(LONG, &["load", "-i", &lab.image_archive.to_string_lossy()])?
+            .ok()?;
+        let images = podman
+            .podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"])?
+            .ok()?;
         for image in [IMAGE, BROKEN_IMAGE] {
-            ensure(images.stdout.contains(image), || format!("{image} not loaded: {}", images.describe()))?;
+            ensure(images.stdout.contains(image), || {
+                format!("{image} not loaded: {}", images.describe())
+            })?;
         }
         Ok(podman)
     }
 
     fn cmd(&self, timeout: Duration, args: &[&str]) -> Step<Done> {
-        let argv: Vec<&str> = self.base.iter().map(String::as_str).chain(args.iter().copied()).collect();
+        let argv: Vec<&str> = self
+            .base
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .collect();
         self.lab.cmd(timeout, "podman", &argv)
     }
 
@@ -97,7 +136,12 @@ impl<'a> Podman<'a> {
     }
 
     fn status(&self, name: &str) -> Step<String> {
-        Ok(self.podman(&["inspect", "--format", "{{.State.Status}}", name])?.ok()?.stdout.trim().to_owned())
+        Ok(self
+            .podman(&["inspect", "--format", "{{.State.Status}}", name])?
+            .ok()?
+            .stdout
+            .trim()
+            .to_owned())
     }
 
     /// Runs `body` with a detached container `name` running `cmd`, and
@@ -113,32 +157,52 @@ impl<'a> Podman<'a> {
     }
 
     fn assert_gone(&self, name: &str) -> Step {
-        let ps = self.podman(&["ps", "--all", "--format", "{{.Names}}"])?.ok()?;
-        ensure(!ps.stdout.lines().any(|l| l == name), || format!("container {name} still listed: {}", ps.describe()))
+        let ps = self
+            .podman(&["ps", "--all", "--format", "{{.Names}}"])?
+            .ok()?;
+        ensure(!ps.stdout.lines().any(|l| l == name), || {
+            format!("container {name} still listed: {}", ps.describe())
+        })
     }
 
     /// `podman run --rm`: output, exit code, container removed.
     pub fn run_rm_output_and_exit_code(&self) -> Step {
         let name = self.lab.name("run-rm");
-        self.run(&["--rm", "--name", &name], IMAGE, &["sh", "-c", "echo hello from podman; exit 5"])?
-            .code_is(5)?
-            .stdout_has("hello from podman")?;
+        self.run(
+            &["--rm", "--name", &name],
+            IMAGE,
+            &["sh", "-c", "echo hello from podman; exit 5"],
+        )?
+        .code_is(5)?
+        .stdout_has("hello from podman")?;
         self.assert_gone(&name)
     }
 
     /// `podman run -d`, `logs`, `stop` (SIGTERM through the runtime's
     /// `kill`, seen by the container's trap), `rm`.
     pub fn detached_logs_stop_rm(&self) -> Step {
-        let script = r#"trap 'echo got-term; exit 0' TERM; echo started; while :; do sleep 0.1; done"#;
+        let script =
+            r#"trap 'echo got-term; exit 0' TERM; echo started; while :; do sleep 0.1; done"#;
         self.with_detached("detached", &["sh", "-c", script], |name| {
-            self.lab.wait_until(Duration::from_secs(10), "`started` in podman logs", || {
-                Ok(self.podman(&["logs", name])?.ok()?.stdout.contains("started"))
+            self.lab
+                .wait_until(Duration::from_secs(10), "`started` in podman logs", || {
+                    Ok(self
+                        .podman(&["logs", name])?
+                        .ok()?
+                        .stdout
+                        .contains("started"))
+                })?;
+            ensure(self.status(name)? == "running", || {
+                format!("{name} is not running")
             })?;
-            ensure(self.status(name)? == "running", || format!("{name} is not running"))?;
             self.podman(&["stop", "--time", "10", name])?.ok()?;
             self.podman(&["logs", name])?.ok()?.stdout_has("got-term")?;
-            let code = self.podman(&["inspect", "--format", "{{.State.ExitCode}}", name])?.ok()?;
-            ensure(code.stdout.trim() == "0", || format!("exit code after stop: {}", code.describe()))?;
+            let code = self
+                .podman(&["inspect", "--format", "{{.State.ExitCode}}", name])?
+                .ok()?;
+            ensure(code.stdout.trim() == "0", || {
+                format!("exit code after stop: {}", code.describe())
+            })?;
             self.podman(&["rm", name])?.ok()?;
             self.assert_gone(name)
         })
@@ -148,8 +212,12 @@ impl<'a> Podman<'a> {
     pub fn exec(&self) -> Step {
         self.lab.need_exec()?;
         self.with_detached("exec", &["sleep", "1000"], |name| {
-            self.podman(&["exec", name, "sh", "-c", "echo in-exec; exit 4"])?.code_is(4)?.stdout_has("in-exec")?;
-            ensure(self.status(name)? == "running", || format!("{name} not running after exec"))
+            self.podman(&["exec", name, "sh", "-c", "echo in-exec; exit 4"])?
+                .code_is(4)?
+                .stdout_has("in-exec")?;
+            ensure(self.status(name)? == "running", || {
+                format!("{name} not running after exec")
+            })
         })
     }
 
@@ -157,16 +225,23 @@ impl<'a> Podman<'a> {
     pub fn pause_unpause(&self) -> Step {
         self.with_detached("pause", &["sleep", "1000"], |name| {
             self.podman(&["pause", name])?.ok()?;
-            ensure(self.status(name)? == "paused", || format!("{name} not paused"))?;
+            ensure(self.status(name)? == "paused", || {
+                format!("{name} not paused")
+            })?;
             self.podman(&["unpause", name])?.ok()?;
-            ensure(self.status(name)? == "running", || format!("{name} not running after unpause"))
+            ensure(self.status(name)? == "running", || {
+                format!("{name} not running after unpause")
+            })
         })
     }
 
     /// `podman top` lists the container's processes.
     pub fn top(&self) -> Step {
         self.with_detached("top", &["sleep", "1000"], |name| {
-            self.podman(&["top", name])?.ok()?.stdout_has("sleep 1000").map(|_| ())
+            self.podman(&["top", name])?
+                .ok()?
+                .stdout_has("sleep 1000")
+                .map(|_| ())
         })
     }
 
@@ -174,9 +249,17 @@ impl<'a> Podman<'a> {
     pub fn run_it(&self) -> Step {
         self.lab.need_console_socket()?;
         let name = self.lab.name("tty");
-        let argv = self.run_argv(&["--rm", "-it", "--name", &name], IMAGE, &["sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 3"]);
+        let argv = self.run_argv(
+            &["--rm", "-it", "--name", &name],
+            IMAGE,
+            &["sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 3"],
+        );
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let result = self.lab.in_pty(SHORT, "podman", &argv).and_then(|d| d.code_is(3)?.stdout_has("/dev/pts/0")?.stdout_has("stdin-is-tty"));
+        let result = self.lab.in_pty(SHORT, "podman", &argv).and_then(|d| {
+            d.code_is(3)?
+                .stdout_has("/dev/pts/0")?
+                .stdout_has("stdin-is-tty")
+        });
         let _ = self.podman(&["rm", "--force", "--time", "0", &name]);
         result.map(|_| ())
     }
@@ -185,7 +268,10 @@ impl<'a> Podman<'a> {
     /// removes exactly those from the bounding and effective sets.
     pub fn cap_drop(&self) -> Step {
         let caps = |opts: &[&str]| -> Step<(u64, u64)> {
-            let out = self.run_rm_ok(opts, &["sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status"])?;
+            let out = self.run_rm_ok(
+                opts,
+                &["sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status"],
+            )?;
             let get = |key: &str| {
                 out.stdout
                     .lines()
@@ -196,31 +282,51 @@ impl<'a> Podman<'a> {
             Ok((get("CapEff:")?, get("CapBnd:")?))
         };
         let (eff, bnd) = caps(&["--cap-drop", "all"])?;
-        ensure(eff == 0 && bnd == 0, || format!("--cap-drop all left CapEff {eff:x} CapBnd {bnd:x}"))?;
+        ensure(eff == 0 && bnd == 0, || {
+            format!("--cap-drop all left CapEff {eff:x} CapBnd {bnd:x}")
+        })?;
         let (full_eff, _) = caps(&[])?;
-        let (eff, bnd) = caps(&["--cap-drop", "chown,net_raw"])?;
-        let dropped = (1 << 0) | (1 << 13);
-        ensure(full_eff & dropped == dropped, || format!("default set {full_eff:x} lacks CHOWN/NET_RAW"))?;
+        let (eff, bnd) = caps(&["--cap-drop", "chown,setfcap"])?;
+        let dropped = (1 << 0) | (1 << 31);
+        ensure(full_eff & dropped == dropped, || {
+            format!("default set {full_eff:x} lacks CHOWN/SETFCAP")
+        })?;
         ensure(eff == full_eff & !dropped && bnd & dropped == 0, || {
-            format!("--cap-drop chown,net_raw: CapEff {eff:x} CapBnd {bnd:x}, default CapEff {full_eff:x}")
+            format!(
+                "--cap-drop chown,setfcap: CapEff {eff:x} CapBnd {bnd:x}, default CapEff {full_eff:x}"
+            )
         })
     }
 
     /// `--read-only`: the root refuses writes, podman's /tmp tmpfs takes them.
     pub fn read_only(&self) -> Step {
-        self.run_rm_ok(&["--read-only"], &["sh", "-c", "touch /x 2>&1; touch /tmp/y && echo tmp-writable"])?
-            .stdout_has("Read-only file system")?
-            .stdout_has("tmp-writable")
-            .map(|_| ())
+        self.run_rm_ok(
+            &["--read-only"],
+            &[
+                "sh",
+                "-c",
+                "touch /x 2>&1; touch /tmp/y && echo tmp-writable",
+            ],
+        )?
+        .stdout_has("Read-only file system")?
+        .stdout_has("tmp-writable")
+        .map(|_| ())
     }
 
     /// `--tmpfs` with a size: mounted as tmpfs with that size, writable.
     pub fn tmpfs(&self) -> Step {
-        self.run_rm_ok(&["--tmpfs", "/scratch:size=1m"], &["sh", "-c", "grep ' /scratch ' /proc/mounts; echo data > /scratch/f && cat /scratch/f"])?
-            .stdout_has("tmpfs /scratch tmpfs")?
-            .stdout_has("size=1024k")?
-            .stdout_has("data")
-            .map(|_| ())
+        self.run_rm_ok(
+            &["--tmpfs", "/scratch:size=1m"],
+            &[
+                "sh",
+                "-c",
+                "grep ' /scratch ' /proc/mounts; echo data > /scratch/f && cat /scratch/f",
+            ],
+        )?
+        .stdout_has("tmpfs /scratch tmpfs")?
+        .stdout_has("size=1024k")?
+        .stdout_has("data")
+        .map(|_| ())
     }
 
     /// `-v` bind mounts: a read-write volume shares files both ways, a
@@ -240,7 +346,9 @@ impl<'a> Podman<'a> {
         .stdout_has("ro-data")?
         .stdout_has("Read-only file system")?;
         let back = fs::read_to_string(data.join("from-ctr")).unwrap_or_default();
-        ensure(back == "ctr-data\n", || format!("host sees {back:?} in the volume, not ctr-data"))
+        ensure(back == "ctr-data\n", || {
+            format!("host sees {back:?} in the volume, not ctr-data")
+        })
     }
 
     /// `--security-opt seccomp=<profile>`: the profile's rule applies
@@ -273,7 +381,8 @@ impl<'a> Podman<'a> {
 
     /// Removes every container and image of the private storage.
     pub fn stop(self) -> Step {
-        self.podman(&["rm", "--all", "--force", "--time", "0"])?.ok()?;
+        self.podman(&["rm", "--all", "--force", "--time", "0"])?
+            .ok()?;
         self.podman(&["rmi", "--all", "--force"])?.ok().map(|_| ())
     }
 }
