@@ -11,6 +11,7 @@
 use std::fs;
 use std::time::Duration;
 
+use super::podman::expect_cgroup;
 use super::{BROKEN_IMAGE, Background, Done, IMAGE, LONG, Lab, SHORT, Step, Stop, ensure};
 
 /// The name the runtime under test is registered under in dockerd.
@@ -231,6 +232,53 @@ impl<'a> Docker<'a> {
                 format!("{name} not running after unpause")
             })
         })
+    }
+
+    /// `docker update` of a running container (the runtime's `update`
+    /// through the shim) changes its cgroup limits.
+    pub fn update(&self) -> Step {
+        let name = self.lab.name("update");
+        let opts = [
+            "-d",
+            "--name",
+            &name,
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "64m",
+            "--pids-limit",
+            "50",
+        ];
+        let result = self
+            .run(&opts, IMAGE, &["sleep", "1000"])
+            .and_then(Done::ok)
+            .and_then(|_| {
+                let pid = self
+                    .docker(&["inspect", "--format", "{{.State.Pid}}", &name])?
+                    .ok()?;
+                let pid: i32 = pid
+                    .stdout
+                    .trim()
+                    .parse()
+                    .map_err(|_| Stop::Fail(format!("no pid: {}", pid.describe())))?;
+                expect_cgroup(pid, "memory", "memory.limit_in_bytes", "67108864")?;
+                expect_cgroup(pid, "pids", "pids.max", "50")?;
+                self.docker(&[
+                    "update",
+                    "--memory",
+                    "96m",
+                    "--memory-swap",
+                    "96m",
+                    "--pids-limit",
+                    "60",
+                    &name,
+                ])?
+                .ok()?;
+                expect_cgroup(pid, "memory", "memory.limit_in_bytes", "100663296")?;
+                expect_cgroup(pid, "pids", "pids.max", "60")
+            });
+        let _ = self.docker(&["rm", "--force", &name]);
+        result
     }
 
     /// `docker top` (containerd's task pids, then host `ps`).

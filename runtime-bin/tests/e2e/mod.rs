@@ -511,7 +511,10 @@ impl Lab {
     /// engine, unmounts, removes this run's cgroups (deepest first), its
     /// directory and the fixed host paths the engines created. Returns what
     /// was left behind *before* this sweep (a leak the engines or the
-    /// runtime should have cleaned) and what could not be removed at all.
+    /// runtime should have cleaned: processes, mounts, container cgroups)
+    /// and what could not be removed at all. The engines' parent cgroups
+    /// (`/<tag>` of containerd's namespace, `--cgroup-parent`s, podman's
+    /// `<parent>/conmon`) are theirs to keep, and are removed silently.
     pub fn finish(&self) -> Vec<String> {
         let mut leaks = Vec::new();
         let procs = self.processes();
@@ -530,7 +533,25 @@ impl Lab {
                 let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
             }
         }
-        for cg in self.cgroups() {
+        let cgroups = self.cgroups();
+        let mut children: Vec<String> = cgroups
+            .iter()
+            .flat_map(|cg| fs::read_dir(cg).into_iter().flatten().flatten())
+            .filter(|e| e.path().is_dir() && e.file_name() != "conmon")
+            .filter_map(|e| {
+                let path = e.path();
+                let parent = path.parent()?.file_name()?.to_string_lossy().into_owned();
+                Some(format!("/{parent}/{}", e.file_name().to_string_lossy()))
+            })
+            .collect();
+        children.sort();
+        children.dedup();
+        if !children.is_empty() {
+            leaks.push(format!(
+                "container cgroups (on some or all hierarchies): {children:?}"
+            ));
+        }
+        for cg in cgroups {
             if let Err(e) = remove_cgroup_tree(&cg) {
                 leaks.push(format!("cgroup {} cannot be removed: {e}", cg.display()));
             }
@@ -547,6 +568,28 @@ impl Lab {
         }
         leaks
     }
+}
+
+/// Reads `file` of `pid`'s cgroup on the v1 hierarchy of `controller`
+/// (cgroup v2 when the host has no such v1 hierarchy), trimmed.
+pub fn cgroup_value(pid: i32, controller: &str, file: &str) -> Option<String> {
+    let table = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let mut v2 = None;
+    for line in table.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        if ctrls.split(',').any(|c| c == controller) {
+            return fs::read_to_string(format!("/sys/fs/cgroup/{controller}{path}/{file}"))
+                .ok()
+                .map(|v| v.trim().to_owned());
+        }
+        if ctrls.is_empty() {
+            v2 = Some(path.to_owned());
+        }
+    }
+    fs::read_to_string(format!("/sys/fs/cgroup{}/{file}", v2?))
+        .ok()
+        .map(|v| v.trim().to_owned())
 }
 
 /// Removes a cgroup directory and its children, deepest first (`rmdir`
