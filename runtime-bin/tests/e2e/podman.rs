@@ -152,9 +152,21 @@ impl<'a> Podman<'a> {
     /// Runs `body` with a detached container `name` running `cmd`, and
     /// removes the container after.
     fn with_detached(&self, what: &str, cmd: &[&str], body: impl FnOnce(&str) -> Step) -> Step {
+        self.with_detached_opts(what, &[], cmd, body)
+    }
+
+    fn with_detached_opts(
+        &self,
+        what: &str,
+        opts: &[&str],
+        cmd: &[&str],
+        body: impl FnOnce(&str) -> Step,
+    ) -> Step {
         let name = self.lab.name(what);
+        let mut all = vec!["-d", "--name", &name];
+        all.extend_from_slice(opts);
         let result = self
-            .run(&["-d", "--name", &name], IMAGE, cmd)
+            .run(&all, IMAGE, cmd)
             .and_then(Done::ok)
             .and_then(|_| body(&name));
         let _ = self.podman(&["rm", "--force", "--time", "0", &name]);
@@ -406,6 +418,109 @@ impl<'a> Podman<'a> {
         .stdout_has("Operation not permitted")?
         .stdout_has("touch-ok")
         .map(|_| ())
+    }
+
+    /// `--user`, `--workdir`, `--env`, `--hostname` reach the process.
+    pub fn process_config(&self) -> Step {
+        let opts = [
+            "--user",
+            "1000:1000",
+            "--workdir",
+            "/tmp",
+            "--env",
+            "FOO=bar",
+            "--hostname",
+            "e2e-host",
+        ];
+        let cmd = [
+            "sh",
+            "-c",
+            "echo \"$(id -u) $(id -g) $(pwd) $FOO $(hostname)\"",
+        ];
+        self.run_rm_ok(&opts, &cmd)?
+            .stdout_has("1000 1000 /tmp bar e2e-host")
+            .map(|_| ())
+    }
+
+    /// `--pid/--ipc/--uts container:A` join A's namespaces (as pods do,
+    /// through `linux.namespaces[].path`).
+    pub fn join_namespaces(&self) -> Step {
+        self.with_detached_opts(
+            "ns-owner",
+            &["--hostname", "owner-host"],
+            &["sleep", "1000"],
+            |name| {
+                let with = format!("container:{name}");
+                let opts = ["--pid", &with, "--ipc", &with, "--uts", &with];
+                self.run_rm_ok(&opts, &["sh", "-c", "ps -o args; hostname"])?
+                    .stdout_has("sleep 1000")?
+                    .stdout_has("owner-host")
+                    .map(|_| ())
+            },
+        )
+    }
+
+    /// `--device` creates the host device node in the container
+    /// (`linux.devices`) and the device cgroup lets it be read.
+    pub fn device(&self) -> Step {
+        self.run_rm_ok(
+            &["--device", "/dev/zero:/dev/e2e-zero"],
+            &["sh", "-c", "head -c 4 /dev/e2e-zero | od -An -tx1"],
+        )?
+        .stdout_has("00 00 00 00")
+        .map(|_| ())
+    }
+
+    /// `--sysctl` of a namespaced key is applied.
+    pub fn sysctl(&self) -> Step {
+        self.run_rm_ok(
+            &["--sysctl", "kernel.shm_rmid_forced=1"],
+            &["cat", "/proc/sys/kernel/shm_rmid_forced"],
+        )?
+        .stdout_has("1")
+        .map(|_| ())
+    }
+
+    /// `--privileged`: every capability of the host, no seccomp, the
+    /// host's devices (podman lists them in `linux.devices`), `/sys` rw.
+    pub fn privileged(&self) -> Step {
+        let host = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let host_bnd = host
+            .lines()
+            .find_map(|l| l.strip_prefix("CapBnd:"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let out = self.run_rm_ok(
+            &["--privileged"],
+            &["sh", "-c", "grep -E '^(CapEff|Seccomp):' /proc/self/status; ls /dev/kmsg; grep ' /sys ' /proc/mounts"],
+        )?;
+        let out = out
+            .stdout_has(&format!("CapEff:\t{host_bnd}"))?
+            .stdout_has("Seccomp:\t0")?;
+        ensure(
+            out.stdout.contains("/dev/kmsg") && !out.stderr.contains("No such file"),
+            || format!("host device /dev/kmsg missing: {}", out.describe()),
+        )?;
+        out.stdout_has("sysfs /sys sysfs rw").map(|_| ())
+    }
+
+    /// `--uidmap/--gidmap`: a user namespace whose root is host uid 100000.
+    pub fn user_namespace(&self) -> Step {
+        let opts = ["--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"];
+        let cmd = "id -u; cat /proc/self/uid_map; touch /tmp/x && echo write-ok";
+        let out = self.run_rm_ok(&opts, &["sh", "-c", cmd])?;
+        let lines: Vec<Vec<&str>> = out
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        let mapped =
+            lines.first() == Some(&vec!["0"]) && lines.contains(&vec!["0", "100000", "65536"]);
+        ensure(mapped, || {
+            format!("expected uid 0 mapped to 100000: {}", out.describe())
+        })?;
+        out.stdout_has("write-ok").map(|_| ())
     }
 
     /// An image whose entrypoint does not exist: podman reports the
