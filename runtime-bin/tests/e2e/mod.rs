@@ -291,6 +291,10 @@ const FIXED_PATHS: &[&str] = &[
     "/run/docker/plugins",
     "/run/docker",
     "/etc/docker/key.json",
+    // podman's image copies keep a blob info cache at this fixed place.
+    "/var/lib/containers/cache/blob-info-cache-v1.boltdb",
+    "/var/lib/containers/cache",
+    "/var/lib/containers",
 ];
 
 impl Lab {
@@ -298,7 +302,7 @@ impl Lab {
     pub fn new(runtime: PathBuf) -> Result<Lab, String> {
         let tag = format!("gorae-e2e-{}", std::process::id());
         let dir = std::env::temp_dir().join(&tag);
-        fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        fs::create_dir_all(dir.join("tmp")).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
         let fixed_paths = FIXED_PATHS
             .iter()
             .map(PathBuf::from)
@@ -347,6 +351,7 @@ impl Lab {
             use std::os::unix::process::CommandExt;
             Command::new(program)
                 .args(args)
+                .env("TMPDIR", self.dir.join("tmp"))
                 .stdin(Stdio::null())
                 .stdout(file(&out)?)
                 .stderr(file(&err)?)
