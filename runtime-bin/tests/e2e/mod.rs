@@ -336,6 +336,15 @@ impl Lab {
     }
 
     fn spawn(&self, program: &str, args: &[&str]) -> Step<(Child, String, PathBuf, PathBuf)> {
+        self.spawn_with_stdin(program, args, Stdio::null())
+    }
+
+    fn spawn_with_stdin(
+        &self,
+        program: &str,
+        args: &[&str],
+        stdin: Stdio,
+    ) -> Step<(Child, String, PathBuf, PathBuf)> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let out = self.dir.join(format!("cmd-{n}.out"));
         let err = self.dir.join(format!("cmd-{n}.err"));
@@ -352,7 +361,7 @@ impl Lab {
             Command::new(program)
                 .args(args)
                 .env("TMPDIR", self.dir.join("tmp"))
-                .stdin(Stdio::null())
+                .stdin(stdin)
                 .stdout(file(&out)?)
                 .stderr(file(&err)?)
                 .process_group(0)
@@ -390,7 +399,15 @@ impl Lab {
             .map(shell_quote)
             .collect::<Vec<_>>()
             .join(" ");
-        self.cmd(timeout, "script", &["-qfec", &line, "/dev/null"])
+        // stdin stays open (a pipe never written): at EOF on its stdin
+        // `script` would send EOF into the terminal, and the engine would
+        // see its tty input closed while the container still runs.
+        let args = ["-qfec", line.as_str(), "/dev/null"];
+        let (mut child, line, out, err) = self.spawn_with_stdin("script", &args, Stdio::piped())?;
+        let stdin = child.stdin.take();
+        wait_bounded(&mut child, &line, Instant::now() + timeout)?;
+        drop(stdin);
+        collect(&mut child, line, &out, &err)
     }
 
     /// Skips the scenario unless the runtime has `exec`.
