@@ -291,6 +291,42 @@ impl<'a> Docker<'a> {
         })
     }
 
+    /// `--init`: Debian's docker-init (tini), bind-mounted as a file, is pid 1.
+    pub fn init(&self) -> Step {
+        self.run(&["--rm", "--init"], IMAGE, &["sh", "-c", "ps -o pid,args"])?
+            .ok()?
+            .stdout_has("1 /sbin/docker-init -- sh -c")
+            .map(|_| ())
+    }
+
+    /// `--read-only` with a sized `--tmpfs`.
+    pub fn read_only_with_tmpfs(&self) -> Step {
+        let cmd = "touch /x 2>&1; grep ' /run ' /proc/mounts; echo a > /run/a && cat /run/a";
+        self.run(
+            &["--rm", "--read-only", "--tmpfs", "/run:size=1m"],
+            IMAGE,
+            &["sh", "-c", cmd],
+        )?
+        .ok()?
+        .stdout_has("Read-only file system")?
+        .stdout_has("tmpfs /run tmpfs")?
+        .stdout_has("size=1024k")
+        .map(|_| ())
+    }
+
+    /// `--device` creates the node (`linux.devices`) and allows it.
+    pub fn device(&self) -> Step {
+        let cmd = "head -c 4 /dev/e2e-zero | od -An -tx1";
+        self.run(
+            &["--rm", "--device", "/dev/zero:/dev/e2e-zero"],
+            IMAGE,
+            &["sh", "-c", cmd],
+        )?
+        .ok()?
+        .stdout_has("00 00 00 00")
+        .map(|_| ())
+    }
+
     /// An image whose entrypoint does not exist: exit 127 as with runc.
     pub fn failing_create(&self) -> Step {
         let name = self.lab.name("broken");
