@@ -157,6 +157,10 @@ fn main() {
                 scenario("task-pause-resume", Containerd::pause_resume),
                 scenario("task-ps", Containerd::task_ps),
                 scenario("task-metrics", Containerd::task_metrics),
+                scenario(
+                    "limits-env-and-bind-mount",
+                    Containerd::limits_env_and_bind_mount,
+                ),
                 scenario("tty-run", Containerd::tty_run),
                 scenario("killed-by-signal-exits-137", Containerd::killed_by_signal),
                 scenario(
@@ -182,6 +186,10 @@ fn main() {
                 scenario("pause-unpause", Podman::pause_unpause),
                 scenario("top", Podman::top),
                 scenario("resource-limits", Podman::resource_limits),
+                scenario(
+                    "cgroup-mount-shows-own-cgroup",
+                    Podman::cgroup_mount_shows_own_cgroup,
+                ),
                 scenario("run-it-under-pty", Podman::run_it),
                 scenario("cap-drop", Podman::cap_drop),
                 scenario("read-only", Podman::read_only),

@@ -335,6 +335,43 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         })
     }
 
+    /// `--memory-limit` (read in the task's cgroup on the host), `--env`,
+    /// a read-only `--mount type=bind`.
+    pub fn limits_env_and_bind_mount(&self) -> Step {
+        let data = self.lab.path("containerd/data");
+        fs::create_dir_all(&data).map_err(|e| super::Stop::Fail(e.to_string()))?;
+        fs::write(data.join("file"), "bound\n").map_err(|e| super::Stop::Fail(e.to_string()))?;
+        let mount = format!(
+            "type=bind,src={},dst=/data,options=rbind:ro",
+            data.display()
+        );
+        let opts = [
+            "--rm",
+            "--memory-limit",
+            "67108864",
+            "--env",
+            "E2E=yes",
+            "--mount",
+            &mount,
+        ];
+        self.with_container("limits", |id| {
+            let script = "echo env=$E2E; cat /data/file; touch /data/x 2>&1; exec sleep 1000";
+            let argv = self.run_argv(&opts, IMAGE, id, &["sh", "-c", script]);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let fg = self.lab.background(SHORT, "ctr", &argv)?;
+            self.wait_status(id, "RUNNING")?;
+            let pid = self.task_pid(id)?;
+            super::podman::expect_cgroup(pid, "memory", "memory.limit_in_bytes", "67108864")?;
+            self.ctr(&["task", "kill", "-s", "KILL", id])?.ok()?;
+            fg.wait()?
+                .code_is(137)?
+                .stdout_has("env=yes")?
+                .stdout_has("bound")?
+                .stdout_has("Read-only file system")
+                .map(|_| ())
+        })
+    }
+
     /// `ctr run -t` under a pseudo-terminal: the process has a tty.
     pub fn tty_run(&self) -> Step {
         self.lab.need_console_socket()?;

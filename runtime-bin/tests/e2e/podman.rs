@@ -262,6 +262,15 @@ impl<'a> Podman<'a> {
         })
     }
 
+    /// Inside, `/sys/fs/cgroup` (podman's `cgroup` mount) shows the
+    /// container's own cgroup, as with runc: it reads its memory limit.
+    pub fn cgroup_mount_shows_own_cgroup(&self) -> Step {
+        let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
+        self.run_rm_ok(&["--memory", "64m"], &["sh", "-c", script])?
+            .stdout_has("67108864")
+            .map(|_| ())
+    }
+
     /// `--memory`, `--pids-limit`, `--cpu-shares` reach the container's
     /// cgroup (read on the host).
     pub fn resource_limits(&self) -> Step {
