@@ -361,7 +361,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             let fg = self.lab.background(SHORT, "ctr", &argv)?;
             self.wait_status(id, "RUNNING")?;
             let pid = self.task_pid(id)?;
-            super::podman::expect_cgroup(pid, "memory", "memory.limit_in_bytes", "67108864")?;
+            super::expect_cgroup(pid, "memory", "memory.limit_in_bytes", "67108864")?;
             self.ctr(&["task", "kill", "-s", "KILL", id])?.ok()?;
             fg.wait()?
                 .code_is(137)?

@@ -11,8 +11,9 @@
 use std::fs;
 use std::time::Duration;
 
-use super::podman::expect_cgroup;
-use super::{BROKEN_IMAGE, Background, Done, IMAGE, LONG, Lab, SHORT, Step, Stop, ensure};
+use super::{
+    BROKEN_IMAGE, Background, Done, IMAGE, LONG, Lab, SHORT, Step, Stop, ensure, expect_cgroup,
+};
 
 /// The name the runtime under test is registered under in dockerd.
 const RUNTIME: &str = "e2e";

@@ -614,6 +614,14 @@ pub fn cgroup_value(pid: i32, controller: &str, file: &str) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
+/// Fails unless `file` of `pid`'s `controller` cgroup holds `want`.
+pub fn expect_cgroup(pid: i32, controller: &str, file: &str, want: &str) -> Step {
+    let got = cgroup_value(pid, controller, file);
+    ensure(got.as_deref() == Some(want), || {
+        format!("{controller} {file} of pid {pid} is {got:?}, expected {want}")
+    })
+}
+
 /// Removes a cgroup directory and its children, deepest first (`rmdir`
 /// only: a cgroup with a process in it stays and is reported).
 fn remove_cgroup_tree(dir: &Path) -> std::io::Result<()> {

@@ -18,15 +18,7 @@
 use std::fs;
 use std::time::Duration;
 
-use super::{BROKEN_IMAGE, Done, IMAGE, LONG, Lab, SHORT, Step, Stop, cgroup_value, ensure};
-
-/// Fails unless `file` of `pid`'s `controller` cgroup holds `want`.
-pub fn expect_cgroup(pid: i32, controller: &str, file: &str, want: &str) -> Step {
-    let got = cgroup_value(pid, controller, file);
-    ensure(got.as_deref() == Some(want), || {
-        format!("{controller} {file} of pid {pid} is {got:?}, expected {want}")
-    })
-}
+use super::{BROKEN_IMAGE, Done, IMAGE, LONG, Lab, SHORT, Step, Stop, ensure, expect_cgroup};
 
 /// podman with private storage and the runtime under test.
 pub struct Podman<'a> {
