@@ -432,22 +432,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     }
 }
 
-/// Whether every thread of `pid` is frozen by the cgroup freezer (v1
-/// `freezer.state` of its cgroup, or v2 `cgroup.freeze`).
+/// Whether `pid`'s cgroup is frozen (v1 `freezer.state`, v2 `cgroup.freeze`).
 fn frozen(pid: i32) -> bool {
-    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-    for line in cgroup.lines() {
-        let mut f = line.splitn(3, ':');
-        let (_, ctrl, path) = (
-            f.next(),
-            f.next().unwrap_or_default(),
-            f.next().unwrap_or_default(),
-        );
-        if ctrl.split(',').any(|c| c == "freezer") {
-            let state = fs::read_to_string(format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
-                .unwrap_or_default();
-            return state.trim() == "FROZEN";
-        }
+    match super::cgroup_file(pid, "freezer", "freezer.state", "cgroup.freeze") {
+        Some(super::CgroupValue::V1(state)) => state == "FROZEN",
+        Some(super::CgroupValue::V2(freeze)) => freeze == "1",
+        None => false,
     }
-    false
 }

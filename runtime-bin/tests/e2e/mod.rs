@@ -592,33 +592,61 @@ impl Lab {
     }
 }
 
-/// Reads `file` of `pid`'s cgroup on the v1 hierarchy of `controller`
-/// (cgroup v2 when the host has no such v1 hierarchy), trimmed.
-pub fn cgroup_value(pid: i32, controller: &str, file: &str) -> Option<String> {
+/// A value read from a cgroup file, and which version it came from.
+pub enum CgroupValue {
+    /// From the v1 hierarchy of the controller.
+    V1(String),
+    /// From the unified (v2) hierarchy: the host has no such v1 hierarchy.
+    V2(String),
+}
+
+/// Reads `pid`'s cgroup file: `v1_file` on the v1 hierarchy of
+/// `controller`, else `v2_file` on the unified hierarchy; trimmed.
+pub fn cgroup_file(
+    pid: i32,
+    controller: &str,
+    v1_file: &str,
+    v2_file: &str,
+) -> Option<CgroupValue> {
     let table = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let read = |path: String| fs::read_to_string(path).ok().map(|v| v.trim().to_owned());
     let mut v2 = None;
     for line in table.lines() {
         let mut f = line.splitn(3, ':');
         let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
         if ctrls.split(',').any(|c| c == controller) {
-            return fs::read_to_string(format!("/sys/fs/cgroup/{controller}{path}/{file}"))
-                .ok()
-                .map(|v| v.trim().to_owned());
+            return read(format!("/sys/fs/cgroup/{controller}{path}/{v1_file}"))
+                .map(CgroupValue::V1);
         }
         if ctrls.is_empty() {
             v2 = Some(path.to_owned());
         }
     }
-    fs::read_to_string(format!("/sys/fs/cgroup{}/{file}", v2?))
-        .ok()
-        .map(|v| v.trim().to_owned())
+    read(format!("/sys/fs/cgroup{}/{v2_file}", v2?)).map(CgroupValue::V2)
 }
 
-/// Fails unless `file` of `pid`'s `controller` cgroup holds `want`.
+/// Fails unless `pid`'s cgroup holds `want` in v1 `file` of `controller`
+/// (or the v2 counterpart of both on a host without that hierarchy).
 pub fn expect_cgroup(pid: i32, controller: &str, file: &str, want: &str) -> Step {
-    let got = cgroup_value(pid, controller, file);
-    ensure(got.as_deref() == Some(want), || {
-        format!("{controller} {file} of pid {pid} is {got:?}, expected {want}")
+    let (v2_file, want_v2) = match file {
+        "memory.limit_in_bytes" => ("memory.max", want.to_owned()),
+        // runc's conversion of shares to weight.
+        "cpu.shares" => {
+            let shares: u64 = want.parse().unwrap_or(2);
+            (
+                "cpu.weight",
+                (1 + (shares.max(2) - 2) * 9999 / 262_142).to_string(),
+            )
+        }
+        other => (other, want.to_owned()),
+    };
+    let (got, expected) = match cgroup_file(pid, controller, file, v2_file) {
+        Some(CgroupValue::V1(v)) => (Some(v), want.to_owned()),
+        Some(CgroupValue::V2(v)) => (Some(v), want_v2),
+        None => (None, want.to_owned()),
+    };
+    ensure(got.as_deref() == Some(expected.as_str()), || {
+        format!("{controller} {file} of pid {pid} is {got:?}, expected {expected}")
     })
 }
 
