@@ -4,7 +4,7 @@
 CARGO ?= cargo
 GORAE := target/release/gorae
 
-.PHONY: all build release demo test deps leak-check fmt clippy clean
+.PHONY: all build release demo test test-e2e deps leak-check fmt clippy clean
 
 all: build
 
@@ -28,6 +28,14 @@ test: deps
 
 leak-check:
 	@scripts/leak-check.sh
+
+# Real engines (containerd, podman, Docker from Debian) driving a runtime:
+# E2E_RUNTIME (default: the release gorae), e.g.
+# `E2E_RUNTIME=$$(which runc) make test-e2e`; E2E_ENGINES=containerd,podman,docker.
+E2E_RUNTIME ?= $(CURDIR)/$(GORAE)
+test-e2e: deps release
+	@runtime-bin/tests/e2e/deps.sh
+	E2E=1 E2E_RUNTIME=$(E2E_RUNTIME) $(CARGO) test -p gorae --test engines
 
 fmt:
 	$(CARGO) fmt --all
