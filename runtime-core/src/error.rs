@@ -98,6 +98,16 @@ pub enum Error {
         /// The error number.
         errno: Errno,
     },
+    /// The container's program cannot be run, in runc's words (which
+    /// Docker matches to choose exit status 127 or 126).
+    #[error("exec: {program:?}: {reason}")]
+    Exec {
+        /// `process.args[0]`.
+        program: String,
+        /// `executable file not found in $PATH`, `stat <path>: no such
+        /// file or directory`, or `permission denied`.
+        reason: String,
+    },
     /// The container's init process died before it reported.
     #[error("container init exited before it was ready ({reason})")]
     InitDied {

@@ -71,19 +71,28 @@ pub fn openat2_in_root(
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | extra_resolve;
-    // SAFETY: path is NUL-terminated, how is a valid open_how of the given size.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd.as_raw_fd(),
-            path.as_ptr(),
-            std::ptr::addr_of!(how),
-            std::mem::size_of::<libc::open_how>(),
-        )
+    // With RESOLVE_IN_ROOT the kernel answers EAGAIN when a mount or rename
+    // raced the lookup of a ".." (a symlink such as /sbin -> ../bin): the
+    // lookup is safe to repeat, and libpathrs retries the same way.
+    let mut attempts = 0;
+    let ret = loop {
+        // SAFETY: path is NUL-terminated, how is a valid open_how of the
+        // given size.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd.as_raw_fd(),
+                path.as_ptr(),
+                std::ptr::addr_of!(how),
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        match (ret, Errno::last()) {
+            (r, Errno::EAGAIN | Errno::EINTR) if r < 0 && attempts < 128 => attempts += 1,
+            (r, errno) if r < 0 => return Err(errno),
+            (r, _) => break r,
+        }
     };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
     // SAFETY: the kernel returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }

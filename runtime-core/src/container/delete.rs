@@ -16,7 +16,12 @@ impl Runtime {
     /// Deletes container `id`. It must be stopped unless `force`, which
     /// kills its processes and waits for them first.
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
-        let dir = StateDir::open(&self.root, id)?;
+        let dir = match StateDir::open(&self.root, id) {
+            // As runc: forcing the delete of what is already gone succeeds
+            // (podman runs it after every failed create).
+            Err(Error::NotFound { .. }) if force => return Ok(()),
+            other => other?,
+        };
         let saved = match dir.load() {
             Ok(saved) => saved,
             Err(_) if force => None,

@@ -206,10 +206,20 @@ pub(crate) fn describe(plan: &Plan, f: init::Failure) -> Error {
         Step::SetUid => ("setuid process.user.uid", plan.process.uid.to_string()),
         Step::Capabilities => ("set process.capabilities", String::new()),
         Step::NoNewPrivileges => ("set process.noNewPrivileges", String::new()),
-        Step::LookPath => (
-            "find executable process.args[0]",
-            format!("{:?} in $PATH", plan.process.program()),
-        ),
+        Step::LookPath => {
+            let program = plan.process.program().to_string_lossy().into_owned();
+            let reason = match (f.errno, plan.process.search.is_empty()) {
+                (nix::errno::Errno::ENOENT, false) => {
+                    "executable file not found in $PATH".to_owned()
+                }
+                (nix::errno::Errno::ENOENT, true) => {
+                    format!("stat {program}: no such file or directory")
+                }
+                (nix::errno::Errno::EACCES, _) => "permission denied".to_owned(),
+                (errno, _) => errno.desc().to_lowercase(),
+            };
+            return Error::Exec { program, reason };
+        }
         Step::WaitStart => ("wait for start", String::new()),
         Step::Exec => ("exec", format!("{:?}", plan.process.program())),
         Step::Sysctl => (
