@@ -247,3 +247,53 @@ fn bad_cgroup_input_is_refused_before_anything_is_made() {
         lab.assert_nothing_left(id);
     }
 }
+
+#[test]
+fn the_cgroup_mount_shows_the_containers_own_cgroup_even_in_a_user_namespace() {
+    let lab = Lab::new(
+        "cgroupview",
+        &[
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/fs/cgroup/memory | grep -c process_api; cat /sys/fs/cgroup/pids/pids.max",
+        ],
+    );
+    lab.edit_config(|c| {
+        c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 40}})
+    });
+    assert_eq!(lab.output("v"), "67108864\n0\n40\n");
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        // sysfs needs the network namespace to belong to the user namespace.
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys");
+        c["mounts"].as_array_mut().unwrap().insert(
+            0,
+            json!({"destination": "/sys", "type": "tmpfs", "source": "tmpfs"}),
+        );
+    });
+    // The rootfs's busybox is a hard link of the host's: copy it first so
+    // that changing the owner never touches the host's file.
+    let busybox = lab.rootfs().join("bin/busybox");
+    std::fs::copy(&busybox, lab.dir.join("busybox.copy")).unwrap();
+    std::fs::rename(lab.dir.join("busybox.copy"), &busybox).unwrap();
+    std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(lab.rootfs())
+        .status()
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata("/bin/busybox")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .unwrap(),
+        0
+    );
+    assert_eq!(lab.output("u"), "67108864\n0\n40\n");
+}

@@ -9,7 +9,7 @@
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat};
@@ -541,6 +541,43 @@ fn cgroup_mounts_for(
         ));
     }
     Ok(())
+}
+
+/// Makes the `cgroup` mount show the container's own cgroup, as runc does
+/// on v1 and hybrid hosts: each per-hierarchy mount becomes a bind mount of
+/// the container's directory in that hierarchy (a fresh v1 mount would show
+/// the whole host tree, and cannot be made from a user namespace). The
+/// read-only remounts that follow them stay.
+pub(crate) fn bind_own_cgroups(mounts: &mut [Prepared], cgroup: &gorae_cgroups::Cgroup) {
+    let own_dir = |name: &str| -> Option<&Path> {
+        let prefix = Path::new("/sys/fs/cgroup").join(name);
+        if name == "unified" {
+            return cgroup.unified_dir().filter(|d| d.starts_with(&prefix));
+        }
+        cgroup
+            .v1_dirs()
+            .values()
+            .map(PathBuf::as_path)
+            .find(|d| d.starts_with(&prefix))
+    };
+    for m in mounts.iter_mut() {
+        let is_cgroup =
+            m.kind == Kind::Filesystem && matches!(m.fstype.to_bytes(), b"cgroup" | b"cgroup2");
+        let name = m.destination.rsplit('/').next().unwrap_or_default();
+        // The pure-v2 mount at the destination itself stays a fresh mount:
+        // in the container's cgroup namespace it shows its own cgroup.
+        let per_hierarchy = m.fstype.to_bytes() == b"cgroup" || name == "unified";
+        if !is_cgroup || !per_hierarchy {
+            continue;
+        }
+        let Some(dir) = own_dir(name) else { continue };
+        let Ok(source) = CString::new(dir.as_os_str().as_encoded_bytes()) else {
+            continue;
+        };
+        m.kind = Kind::Bind { recursive: false };
+        m.source = source;
+        m.data = None;
+    }
 }
 
 /// `/proc/self/fd/N` as a C string, built on the stack.

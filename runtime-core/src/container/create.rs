@@ -166,6 +166,7 @@ impl Runtime {
             };
         warnings.extend(cgroup_warnings.iter().map(|w| w.to_string()));
         warnings.iter().for_each(|w| self.warn(w));
+        mounts::bind_own_cgroups(&mut plan.mounts, &cgroup);
         // The cgroup namespace is entered once the init sits in its cgroup.
         if plan
             .namespaces
