@@ -307,3 +307,28 @@ fn capabilities_gorae_does_not_know_are_dropped_with_a_warning() {
         "{out:?}"
     );
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_with_the_directorys_contents() {
+    let lab = lab(
+        "tmpcopyup",
+        "grep -c user /etc/passwd; stat -c '%a' /etc/secret; echo new > /etc/added; grep ' /etc ' /proc/self/mountinfo | grep -c tmpfs",
+    );
+    std::fs::write(lab.rootfs().join("etc/secret"), "s").unwrap();
+    std::fs::set_permissions(
+        lab.rootfs().join("etc/secret"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    lab.edit_config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+            "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+        }));
+    });
+    assert_eq!(lab.output("t"), "1\n600\n1\n");
+    assert!(
+        !lab.rootfs().join("etc/added").exists(),
+        "the write reached the image"
+    );
+}

@@ -49,6 +49,7 @@ pub mod bundle;
 mod capabilities;
 mod console;
 mod container;
+mod copyup;
 mod devices;
 pub mod documents;
 mod error;

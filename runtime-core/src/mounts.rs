@@ -52,6 +52,8 @@ pub(crate) struct Prepared {
     pub propagation: MsFlags,
     /// `MOUNT_ATTR_*` bits set and cleared recursively after the mount.
     pub recursive: (u64, u64),
+    /// runc's `tmpcopyup`: fill the new tmpfs with what the directory held.
+    pub copy_up: bool,
 }
 
 const PROPAGATION: MsFlags = MsFlags::MS_SHARED
@@ -297,6 +299,7 @@ fn prepare_one(
     let mut bind = None;
     let mut data = Vec::new();
     let mut rattrs = (0u64, 0u64);
+    let mut copy_up = false;
     for opt in m.options().as_deref().unwrap_or_default() {
         match option(opt) {
             Some(Opt::Set(f)) => flags |= f,
@@ -306,6 +309,7 @@ fn prepare_one(
             Some(Opt::Recursive { set, clear }) => {
                 rattrs = ((rattrs.0 & !clear) | set, (rattrs.1 & !set) | clear);
             }
+            None if opt == "tmpcopyup" => copy_up = true,
             None => data.push(opt.as_str()),
         }
     }
@@ -341,6 +345,7 @@ fn prepare_one(
             data: None,
             propagation: MsFlags::empty(),
             recursive: rattrs,
+            copy_up: false,
         });
         if !remount.is_empty() || !prop.is_empty() {
             out.push(remount_of(index, destination, components, remount, prop));
@@ -381,6 +386,7 @@ fn prepare_one(
         data,
         propagation: prop,
         recursive: rattrs,
+        copy_up,
     });
     Ok(())
 }
@@ -404,6 +410,7 @@ fn remount_of(
         data: None,
         propagation,
         recursive: (0, 0),
+        copy_up: false,
     }
 }
 
@@ -491,6 +498,7 @@ fn cgroup_mounts_for(
                 .transpose()?,
             propagation: MsFlags::empty(),
             recursive: (0, 0),
+            copy_up: false,
         })
     };
     if let Some(v2) = host.iter().find(|h| h.name.is_empty()) {
@@ -692,7 +700,8 @@ pub(crate) fn apply(root: BorrowedFd<'_>, m: &Prepared) -> Result<(), (Failed, E
             Some(m.fstype.as_c_str()),
             m.flags,
             m.data.as_deref(),
-        ),
+        )
+        .and_then(|()| copy_up(root, m, target.as_fd())),
         Kind::Remount => remount(root, m),
     }
     .map_err(|e| (Failed::Mount, e))?;
@@ -709,6 +718,15 @@ pub(crate) fn apply(root: BorrowedFd<'_>, m: &Prepared) -> Result<(), (Failed, E
         sys::mount_setattr(top.as_fd(), true, set, clear).map_err(|e| (Failed::Propagation, e))?;
     }
     Ok(())
+}
+
+/// `tmpcopyup`: `below` is the directory the new mount now covers.
+fn copy_up(root: BorrowedFd<'_>, m: &Prepared, below: BorrowedFd<'_>) -> nix::Result<()> {
+    if !m.copy_up {
+        return Ok(());
+    }
+    let top = destination(root, m)?;
+    crate::copyup::copy_tree(below, top.as_fd())
 }
 
 /// Changes the flags of the mount now on top of the destination, keeping the

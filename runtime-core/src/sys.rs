@@ -581,3 +581,46 @@ pub unsafe fn fork_raw() -> Result<i32, Errno> {
     };
     Errno::result(ret).map(|pid| pid as i32)
 }
+
+/// `getdents64(fd, buf)`: fills `buf` with directory records of `fd`
+/// (opened `O_RDONLY | O_DIRECTORY`); returns the bytes filled, 0 at the end.
+pub fn getdents64(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: buf is valid for writes of buf.len() bytes.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            fd.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    Errno::result(ret).map(|n| n as usize)
+}
+
+/// Copies up to `len` bytes from `from` to `to` in the kernel
+/// (`sendfile`); returns how many, 0 at the end of `from`.
+pub fn sendfile(to: BorrowedFd<'_>, from: BorrowedFd<'_>, len: usize) -> Result<usize, Errno> {
+    // SAFETY: a null offset makes sendfile use and advance from's offset.
+    let ret =
+        unsafe { libc::sendfile(to.as_raw_fd(), from.as_raw_fd(), std::ptr::null_mut(), len) };
+    Errno::result(ret).map(|n| n as usize)
+}
+
+/// `readlinkat(dir, name)` into `buf`, NUL-terminated; returns the length.
+pub fn readlinkat_into(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: buf is valid for buf.len() - 1 bytes, leaving room for the NUL.
+    let ret = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len().saturating_sub(1),
+        )
+    };
+    let len = Errno::result(ret)? as usize;
+    if len + 1 >= buf.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    buf[len] = 0;
+    Ok(len)
+}
