@@ -7,6 +7,10 @@ need=()
 if ! dpkg -s busybox-static >/dev/null 2>&1; then
   need+=(busybox-static)
 fi
+# newuidmap/newgidmap: rootless containers with /etc/subuid ranges.
+if ! dpkg -s uidmap >/dev/null 2>&1; then
+  need+=(uidmap)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: need root to install ${need[*]}" >&2

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gorae_core::{CreateOptions, DEFAULT_ROOT, Runtime};
+use gorae_core::{CreateOptions, Runtime};
 
 use crate::log::{Format, Logger};
 
@@ -21,9 +21,10 @@ use crate::log::{Format, Logger};
 #[derive(Parser, Debug)]
 #[command(name = "gorae", disable_version_flag = true)]
 struct Cli {
-    /// Root directory for the containers' state.
-    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
-    root: PathBuf,
+    /// Root directory for the containers' state [default: /run/gorae, or
+    /// $XDG_RUNTIME_DIR/gorae without root].
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Write log messages to this file instead of stderr.
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -211,7 +212,8 @@ fn main() -> ExitCode {
 /// Runs the command; the error is the one-line message for the user.
 fn execute(cli: &Cli, logger: &std::sync::Arc<Logger>) -> Result<u8, String> {
     let sink = std::sync::Arc::clone(logger);
-    let runtime = Runtime::new(&cli.root).on_warning(move |w| sink.warn(w));
+    let root = cli.root.clone().unwrap_or_else(gorae_core::default_root);
+    let runtime = Runtime::new(root).on_warning(move |w| sink.warn(w));
     let text = |e: gorae_core::Error| e.to_string();
     let Some(command) = &cli.command else {
         if cli.version {

@@ -250,9 +250,7 @@ pub(crate) fn run(plan: &mut Plan, fds: &Fds<'_>) -> ! {
 }
 
 fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
-    // Nothing in the container may ptrace or read the init before execve
-    // (CVE-2016-9962); if `create` dies, the init dies with it.
-    let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0, 0);
+    // If `create` dies, the init dies with it.
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0);
     scheduling::apply_initial(&plan.scheduling).map_err(scheduling_failure)?;
     enter_namespaces(plan, fds)?;
@@ -353,12 +351,17 @@ fn scheduling_failure((part, errno): (scheduling::Failed, Errno)) -> Failure {
 
 fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
     // The parent writes our id mappings and oom score, then releases us.
+    // A rootless parent can write /proc/<pid>/uid_map only while we are
+    // dumpable; nothing of the container runs before the release.
     let mut go = [0u8; 1];
     match read(fds.channel, &mut go) {
         Ok(1) => {}
         Ok(_) => return Err(fail(Step::WaitParent, 0)(Errno::EPIPE)),
         Err(e) => return Err(fail(Step::WaitParent, 0)(e)),
     }
+    // From here nothing in the container may ptrace or read the init
+    // before execve (CVE-2016-9962).
+    let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0, 0);
     if plan.unshare_cgroupns {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(fail(Step::CgroupNamespace, 0))?;

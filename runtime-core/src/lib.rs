@@ -71,6 +71,7 @@ pub use oci_spec;
 
 pub use container::{
     Container, CreateOptions, Created, DEFAULT_ROOT, ExecOptions, Execed, Runtime, WarningSink,
+    default_root, rootless,
 };
 pub use error::{Error, Result};
 pub use state::{State, Status};

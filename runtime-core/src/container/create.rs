@@ -156,17 +156,18 @@ impl Runtime {
         )?;
         let seccomp = linux.and_then(|l| l.seccomp().as_ref());
         let dir = StateDir::reserve(&self.root, id)?;
-        let (cgroup, cgroup_warnings) =
-            match gorae_cgroups::Cgroup::create(&hierarchy, &cgroup_path, resources) {
-                Ok(created) => created,
-                Err(e) => {
-                    let _ = dir.remove();
-                    return Err(e.into());
-                }
-            };
+        let (cgroup, cgroup_warnings) = match create_cgroup(&hierarchy, &cgroup_path, resources) {
+            Ok(created) => created,
+            Err(e) => {
+                let _ = dir.remove();
+                return Err(e);
+            }
+        };
         warnings.extend(cgroup_warnings.iter().map(|w| w.to_string()));
         warnings.iter().for_each(|w| self.warn(w));
-        mounts::bind_own_cgroups(&mut plan.mounts, &cgroup);
+        if let Some(cgroup) = &cgroup {
+            mounts::bind_own_cgroups(&mut plan.mounts, cgroup);
+        }
         // The cgroup namespace is entered once the init sits in its cgroup.
         if plan
             .namespaces
@@ -194,7 +195,7 @@ impl Runtime {
             init: None,
             creator: Some(ProcessId::current()?),
             own_pid_namespace: plan.namespaces.has_pid_namespace(),
-            cgroup: Some(cgroup.clone()),
+            cgroup: cgroup.clone(),
             cgroup_is_default: configured.is_none(),
             listener_path: seccomp.and_then(|s| s.listener_path().clone()),
             listener_metadata: seccomp.and_then(|s| s.listener_metadata().clone()),
@@ -204,7 +205,7 @@ impl Runtime {
             &dir,
             &mut plan,
             saved,
-            &cgroup,
+            cgroup.as_ref(),
             console_socket.as_ref(),
             opts.pid_file.as_deref(),
             bundle.spec.hooks().as_ref(),
@@ -216,7 +217,9 @@ impl Runtime {
                 warnings,
             }),
             Err(e) => {
-                let _ = super::cgroups::remove(&cgroup, configured.is_none());
+                if let Some(cgroup) = &cgroup {
+                    let _ = super::cgroups::remove(cgroup, configured.is_none());
+                }
                 let _ = dir.remove();
                 Err(e)
             }
@@ -315,7 +318,7 @@ fn launch(
     dir: &StateDir,
     plan: &mut Plan,
     mut saved: Saved,
-    cgroup: &gorae_cgroups::Cgroup,
+    cgroup: Option<&gorae_cgroups::Cgroup>,
     console_socket: Option<&OwnedFd>,
     pid_file: Option<&Path>,
     spec_hooks: Option<&oci_spec::runtime::Hooks>,
@@ -328,7 +331,7 @@ fn launch(
     let handles = Handles {
         start: Some(&listener),
         console: console_socket,
-        cgroup: Some(cgroup),
+        cgroup,
         // The state directory's lock belongs to `create`, not the init.
         close_in_child: &[dir.lock_fd()],
     };
@@ -373,5 +376,33 @@ fn add_listen_env(bundle: &mut Bundle, n: u32) {
         env.push(format!("LISTEN_FDS={n}"));
         env.push("LISTEN_PID=1".to_owned());
         process.set_env(Some(env));
+    }
+}
+
+/// The container's cgroup. Rootless, as runc without a delegated cgroup: a
+/// container that asks for no resources runs without one when the
+/// hierarchy is not writable, and one that asks for limits fails saying why.
+fn create_cgroup(
+    hierarchy: &gorae_cgroups::Hierarchy,
+    path: &gorae_cgroups::CgroupPath,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+) -> Result<(Option<gorae_cgroups::Cgroup>, Vec<gorae_cgroups::Warning>)> {
+    match gorae_cgroups::Cgroup::create(hierarchy, path, resources) {
+        Ok((cgroup, warnings)) => Ok((Some(cgroup), warnings)),
+        Err(e) if super::rootless() => {
+            let wants_limits =
+                resources.is_some_and(|r| r != &oci_spec::runtime::LinuxResources::default());
+            if wants_limits {
+                Err(Error::invalid(
+                    "linux.resources",
+                    format!(
+                        "rootless and no cgroup is delegated to this user ({e}): limits cannot be applied"
+                    ),
+                ))
+            } else {
+                Ok((None, Vec::new()))
+            }
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -25,6 +25,31 @@ pub use handle::Container;
 /// The default state root of a rootful gorae, as runc's is `/run/runc`.
 pub const DEFAULT_ROOT: &str = "/run/gorae";
 
+/// Whether gorae runs without root on the host: not uid 0, or inside a user
+/// namespace (as runc decides).
+pub fn rootless() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let mut fields = map.split_whitespace();
+    !(fields.next() == Some("0")
+        && fields.next() == Some("0")
+        && fields.next() == Some("4294967295"))
+}
+
+/// The state root when none is given: `/run/gorae`, or, rootless,
+/// `$XDG_RUNTIME_DIR/gorae` (`/run/user/<uid>/gorae` without it), as runc.
+pub fn default_root() -> PathBuf {
+    if !rootless() {
+        return PathBuf::from(DEFAULT_ROOT);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("gorae"),
+        None => PathBuf::from(format!("/run/user/{}/gorae", nix::unistd::geteuid())),
+    }
+}
+
 /// Receives the warnings of an operation that goes on despite them.
 pub type WarningSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 

@@ -130,12 +130,54 @@ pub(crate) fn spawn(
     Ok(spawned)
 }
 
+/// Writes the id mappings of a new user namespace. As root, directly.
+/// Rootless, a single mapping of the caller's own id is written directly
+/// (with `setgroups` denied first, as the kernel requires); anything else
+/// (ranges from /etc/subuid and /etc/subgid) goes through the setuid
+/// helpers `newuidmap` and `newgidmap`, as runc does.
 fn write_id_maps(pid: Pid, ns: &Namespaces) -> Result<()> {
+    let rootless = super::rootless();
+    let own = |map: &str, id: u32| {
+        let mut lines = map.lines();
+        let only = lines
+            .next()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>());
+        lines.next().is_none()
+            && only.is_some_and(|f| f.len() == 3 && f[1] == id.to_string() && f[2] == "1")
+    };
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let direct = !rootless || (own(&ns.uid_map, uid) && own(&ns.gid_map, gid));
+    if !direct {
+        return [("newuidmap", &ns.uid_map), ("newgidmap", &ns.gid_map)]
+            .into_iter()
+            .try_for_each(|(helper, map)| map_with_helper(helper, pid, map));
+    }
+    if rootless {
+        let path = format!("/proc/{pid}/setgroups");
+        fs::write(&path, "deny").map_err(|e| Error::io("write", path, e))?;
+    }
     for (file, map) in [("uid_map", &ns.uid_map), ("gid_map", &ns.gid_map)] {
         let path = format!("/proc/{pid}/{file}");
         fs::write(&path, map).map_err(|e| Error::io("write", path, e))?;
     }
     Ok(())
+}
+
+/// `newuidmap PID  inside outside count ...` (likewise `newgidmap`).
+fn map_with_helper(helper: &str, pid: Pid, map: &str) -> Result<()> {
+    let out = std::process::Command::new(helper)
+        .arg(pid.to_string())
+        .args(map.split_whitespace())
+        .output()
+        .map_err(|e| Error::io("run (install Debian's uidmap)", helper, e))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "linux.uidMappings",
+        format!("{helper}: {}", String::from_utf8_lossy(&out.stderr).trim()),
+    ))
 }
 
 fn wait_ready(channel: &OwnedFd, plan: &Plan, pid: Pid) -> Result<()> {
