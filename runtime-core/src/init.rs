@@ -513,8 +513,13 @@ fn become_user(plan: &Plan) -> Result<(), Failure> {
         .map_err(fail(Step::BoundingSet, 0))?;
     // Keep the permitted set across the uid change; set the final sets after.
     sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0).map_err(fail(Step::Capabilities, 0))?;
-    if !in_user_namespace_without_setgroups() {
-        setgroups(&p.additional_gids).map_err(fail(Step::Groups, 0))?;
+    // Try first, and excuse only the kernel's refusal in a user namespace
+    // whose setgroups is denied: a fake `/proc/self/setgroups` saying
+    // "deny" in the image must not keep the caller's groups (the
+    // CVE-2023-27561 class: a procfs the container controls).
+    match setgroups(&p.additional_gids) {
+        Err(Errno::EPERM) if in_user_namespace_without_setgroups() => {}
+        other => other.map_err(fail(Step::Groups, 0))?,
     }
     setresgid(p.gid, p.gid, p.gid).map_err(fail(Step::SetGid, 0))?;
     setresuid(p.uid, p.uid, p.uid).map_err(fail(Step::SetUid, 0))?;
