@@ -69,7 +69,8 @@ fn kill_with_default_signal_stops_a_running_container() {
     lab.gorae(&["kill", "k"]).expect_ok();
     lab.wait_status("k", "stopped");
     // containerd's shim matches runc's "container not running".
-    lab.gorae(&["kill", "k", "KILL"]).expect_error("container not running");
+    lab.gorae(&["kill", "k", "KILL"])
+        .expect_error("container not running");
     lab.gorae(&["delete", "k"]).expect_ok();
     lab.gorae(&["state", "k"]).expect_error("does not exist");
     lab.assert_nothing_left("k");
