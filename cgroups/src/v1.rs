@@ -118,7 +118,13 @@ pub(crate) fn cpuset_copy_from_parent(dir: &Path) -> Result<()> {
     };
     for file in ["cpuset.cpus", "cpuset.mems"] {
         if fsutil::read(dir, file)?.trim().is_empty() {
-            let value = fsutil::read(parent, file)?;
+            let mut value = fsutil::read(parent, file)?;
+            if value.trim().is_empty() {
+                // A concurrent create made the parent and has not filled it
+                // yet: fill it first (the same values, so both may write).
+                cpuset_copy_from_parent(parent)?;
+                value = fsutil::read(parent, file)?;
+            }
             write(dir, file, value.trim())?;
         }
     }

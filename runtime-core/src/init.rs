@@ -521,9 +521,14 @@ fn become_user(plan: &Plan) -> Result<(), Failure> {
         .map_err(fail(Step::BoundingSet, 0))?;
     // Keep the permitted set across the uid change; set the final sets after.
     sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0).map_err(fail(Step::Capabilities, 0))?;
-    // Raw, per-thread credential calls: see sys::setresuid_thread.
-    if !in_user_namespace_without_setgroups() {
-        sys::setgroups_thread(&p.additional_gids).map_err(fail(Step::Groups, 0))?;
+    // Raw, per-thread credential calls: see sys::setresuid_thread. Try
+    // first, and excuse only the kernel's refusal in a user namespace
+    // whose setgroups is denied: a fake `/proc/self/setgroups` saying
+    // "deny" in the image must not keep the caller's groups (the
+    // CVE-2023-27561 class: a procfs the container controls).
+    match sys::setgroups_thread(&p.additional_gids) {
+        Err(Errno::EPERM) if in_user_namespace_without_setgroups() => {}
+        other => other.map_err(fail(Step::Groups, 0))?,
     }
     sys::setresgid_thread(p.gid.as_raw()).map_err(fail(Step::SetGid, 0))?;
     sys::setresuid_thread(p.uid.as_raw()).map_err(fail(Step::SetUid, 0))?;

@@ -301,6 +301,13 @@ impl StateDir {
         let fd = Self::open_dir(&path, id)?;
         let lock = Flock::lock(fd, FlockArg::LockExclusive)
             .map_err(|(_, errno)| Error::sys("flock", &path, errno))?;
+        // The holder we waited for may have deleted the container: its
+        // directory, unlinked, is not ours to act on.
+        let st = nix::sys::stat::fstat(lock.as_fd())
+            .map_err(|errno| Error::sys("fstat", &path, errno))?;
+        if st.st_nlink == 0 {
+            return Err(Error::NotFound { id: id.to_owned() });
+        }
         Ok(StateDir {
             path,
             handle: Handle::Locked(lock),

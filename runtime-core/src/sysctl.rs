@@ -1,13 +1,16 @@
 //! `linux.sysctl`: only keys the container's own namespaces isolate are
 //! accepted, and each value is written inside the container to a
-//! `/proc/sys` file checked to be on procfs (a bind mount over it could
-//! redirect the write to another file: CVE-2025-52881).
+//! `/proc/sys` file reached from the root of the container's procfs
+//! without crossing a mount (a bind mount over it could redirect the write
+//! to another file, even another procfs file: CVE-2025-52881), opened
+//! without `O_TRUNC` so that nothing is changed before the checks pass.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
+use nix::sys::stat::fstat;
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use nix::unistd::write;
 use oci_spec::runtime::Spec;
@@ -16,7 +19,10 @@ use crate::error::{Error, Result};
 use crate::namespaces::Namespaces;
 use crate::sys;
 
-/// One key: its file relative to the root and its value.
+/// The inode number of a procfs root directory (`PROC_ROOT_INO`).
+const PROC_ROOT_INO: u64 = 1;
+
+/// One key: its file relative to the procfs root and its value.
 #[derive(Debug)]
 pub(crate) struct Setting {
     pub key: String,
@@ -79,7 +85,7 @@ pub(crate) fn prepare(spec: &Spec, ns: &Namespaces) -> Result<Vec<Setting>> {
             }
             Some(_) => {}
         }
-        let file = format!("proc/sys/{}", key.replace('.', "/"));
+        let file = format!("sys/{}", key.replace('.', "/"));
         out.push(Setting {
             key: key.clone(),
             file: CString::new(file).map_err(|_| Error::invalid(&field, "contains a NUL byte"))?,
@@ -92,18 +98,35 @@ pub(crate) fn prepare(spec: &Spec, ns: &Namespaces) -> Result<Vec<Setting>> {
 
 /// Writes each setting inside the container (root fd `root`).
 pub(crate) fn apply(root: BorrowedFd<'_>, settings: &[Setting]) -> Result<(), (usize, Errno)> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let proc = proc_root(root).map_err(|e| (0, e))?;
     for (i, s) in settings.iter().enumerate() {
-        write_one(root, s).map_err(|e| (i, e))?;
+        write_one(proc.as_fd(), s).map_err(|e| (i, e))?;
     }
     Ok(())
 }
 
-fn write_one(root: BorrowedFd<'_>, s: &Setting) -> Result<(), Errno> {
+/// The container's `/proc`, checked to be the root of a procfs mount (an
+/// image's fake `/proc` directory is not: CVE-2023-27561).
+fn proc_root(root: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let fd = sys::openat2_in_root(root, c"proc", libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    let is_procfs = fstatfs(fd.as_fd())?.filesystem_type() == PROC_SUPER_MAGIC;
+    if !is_procfs || fstat(fd.as_fd())?.st_ino != PROC_ROOT_INO {
+        return Err(Errno::EXDEV);
+    }
+    Ok(fd)
+}
+
+/// Opens the key's file under the procfs root `proc`: no symlink and no
+/// mount crossed on the way (`EXDEV`), so it is that procfs's own file.
+fn write_one(proc: BorrowedFd<'_>, s: &Setting) -> Result<(), Errno> {
     let fd = sys::openat2_in_root(
-        root,
+        proc,
         &s.file,
-        libc::O_WRONLY | libc::O_TRUNC,
-        libc::RESOLVE_NO_SYMLINKS,
+        libc::O_WRONLY,
+        libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_XDEV,
     )?;
     if fstatfs(fd.as_fd())?.filesystem_type() != PROC_SUPER_MAGIC {
         return Err(Errno::EXDEV);

@@ -210,6 +210,18 @@ impl Lab {
     /// Runs `gorae --root <lab root> args...`; stdout and stderr go to files
     /// (a created container's init keeps the caller's stdio open).
     pub fn gorae(&self, args: &[&str]) -> Outcome {
+        self.gorae_as(Path::new(GORAE), args, |_| {})
+    }
+
+    /// [`Lab::gorae`] through another `gorae` binary (a copy an attack
+    /// targets), with `adjust` applied to the command before it runs
+    /// (extra inherited fds, ...).
+    pub fn gorae_as(
+        &self,
+        binary: &Path,
+        args: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Outcome {
         if let Some(id) = container_id(args) {
             let mut ids = self.ids.lock().unwrap();
             if !ids.contains(&id) {
@@ -220,16 +232,17 @@ impl Lab {
         fs::create_dir_all(&self.dir).unwrap();
         let out_path = self.dir.join(format!("out-{n}"));
         let err_path = self.dir.join(format!("err-{n}"));
-        let status = Command::new(GORAE)
+        let mut command = Command::new(binary);
+        command
             .arg("--root")
             .arg(&self.root)
             .args(args)
             .current_dir(&self.bundle)
             .stdin(Stdio::null())
             .stdout(fs::File::create(&out_path).unwrap())
-            .stderr(fs::File::create(&err_path).unwrap())
-            .status()
-            .unwrap();
+            .stderr(fs::File::create(&err_path).unwrap());
+        adjust(&mut command);
+        let status = command.status().unwrap();
         Outcome {
             code: status.code(),
             stdout: fs::read_to_string(&out_path).unwrap(),
