@@ -1,0 +1,445 @@
+//! A check's workspace: bundles built on the spot, a private `--root` for
+//! the runtime, and the runtime's commands run with a time limit.
+//!
+//! Dropping a [`Lab`] force-deletes every container it created, removes
+//! the cgroups it asked for, and removes its directory: a failed check
+//! leaves nothing behind either.
+#![forbid(unsafe_code)]
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::report::Report;
+use crate::suite::{Failure, fail};
+
+/// How long one runtime command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a container may take to reach an awaited status.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+/// Where the probe lives inside every rootfs.
+pub const PROBE: &str = "/gorae-probe";
+
+/// What every check shares: the runtime under test, the programs put into
+/// root filesystems, and the work directory.
+#[derive(Debug)]
+pub struct Env {
+    /// The runtime binary.
+    pub runtime: PathBuf,
+    /// The static probe.
+    pub probe: PathBuf,
+    /// A static busybox, when installed.
+    pub busybox: Option<PathBuf>,
+    /// The suite's scratch directory; every lab lives below it.
+    pub work: PathBuf,
+    /// Keep lab directories (for debugging); containers are still deleted.
+    pub keep: bool,
+    seq: AtomicUsize,
+}
+
+impl Env {
+    /// Sets up the scratch directory `work`.
+    pub fn new(
+        runtime: PathBuf,
+        probe: PathBuf,
+        busybox: Option<PathBuf>,
+        work: PathBuf,
+    ) -> Result<Self> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&work)
+            .map_err(|e| Error::io("mkdir", &work, e))?;
+        Ok(Env {
+            runtime,
+            probe,
+            busybox,
+            work,
+            keep: false,
+            seq: AtomicUsize::new(0),
+        })
+    }
+
+    fn next(&self) -> usize {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// What a runtime command did.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The command line, for messages.
+    pub command: String,
+    /// Exit status (None: killed by a signal).
+    pub code: Option<i32>,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Whether it exited 0.
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Itself if it succeeded, else a failure with its output.
+    pub fn require(self) -> std::result::Result<Self, Failure> {
+        if self.ok() {
+            return Ok(self);
+        }
+        Err(self.failure(format!("`{}` failed", self.command)))
+    }
+
+    /// Itself if it failed (the spec wants an error), else a failure.
+    pub fn require_error(self, why: &str) -> std::result::Result<Self, Failure> {
+        if self.ok() {
+            return Err(self.failure(format!("`{}` succeeded: {why}", self.command)));
+        }
+        Ok(self)
+    }
+
+    /// A failure carrying this command's output.
+    pub fn failure(&self, message: String) -> Failure {
+        fail(message)
+            .with("exit", format!("{:?}", self.code))
+            .with("stderr", self.stderr.trim_end())
+    }
+}
+
+/// A bundle directory: `config.json` and `rootfs/`.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The bundle directory.
+    pub dir: PathBuf,
+    /// Its root filesystem.
+    pub rootfs: PathBuf,
+}
+
+impl Bundle {
+    /// Writes `config.json`.
+    pub fn write_config(&self, config: &Value) -> Result<()> {
+        let path = self.dir.join("config.json");
+        let text = serde_json::to_string_pretty(config).map_err(|source| Error::Json {
+            what: "config".into(),
+            source,
+        })?;
+        fs::write(&path, text).map_err(|e| Error::io("write", path, e))
+    }
+
+    /// A path inside the rootfs, on the host.
+    pub fn host_path(&self, inside: &str) -> PathBuf {
+        self.rootfs.join(inside.trim_start_matches('/'))
+    }
+}
+
+/// One check's workspace.
+#[derive(Debug)]
+pub struct Lab<'e> {
+    env: &'e Env,
+    /// The lab's directory.
+    pub dir: PathBuf,
+    /// The runtime's `--root`.
+    pub root: PathBuf,
+    tag: String,
+    containers: Vec<String>,
+    cgroups: Vec<PathBuf>,
+}
+
+impl<'e> Lab<'e> {
+    /// A fresh lab for check `name`.
+    pub fn new(env: &'e Env, name: &str) -> Result<Self> {
+        let n = env.next();
+        let dir = env.work.join(format!("{n:03}-{name}"));
+        mkdir(&dir)?;
+        let root = dir.join("state");
+        Ok(Lab {
+            env,
+            dir,
+            root,
+            tag: format!("gc{}-{n}", std::process::id()),
+            containers: Vec::new(),
+            cgroups: Vec::new(),
+        })
+    }
+
+    /// The shared environment.
+    pub fn env(&self) -> &Env {
+        self.env
+    }
+
+    /// A container id unique to this run.
+    pub fn id(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.tag)
+    }
+
+    /// Builds bundle `name`: a rootfs with the probe, busybox (as `/bin/sh`
+    /// and a few applets) when installed, and the usual empty directories.
+    pub fn bundle(&self, name: &str) -> Result<Bundle> {
+        let dir = self.dir.join(name);
+        let rootfs = dir.join("rootfs");
+        for d in ["", "bin", "proc", "sys", "dev", "tmp", "etc", "root", "mnt"] {
+            mkdir(&rootfs.join(d))?;
+        }
+        link_or_copy(&self.env.probe, &rootfs.join(PROBE.trim_start_matches('/')))?;
+        if let Some(busybox) = &self.env.busybox {
+            link_or_copy(busybox, &rootfs.join("bin/busybox"))?;
+            for applet in ["sh", "cat", "echo", "sleep", "ls", "touch"] {
+                let link = rootfs.join("bin").join(applet);
+                symlink("busybox", &link).map_err(|e| Error::io("symlink", link, e))?;
+            }
+        }
+        Ok(Bundle { dir, rootfs })
+    }
+
+    /// A cgroup path this lab asks the runtime for, unique to the run; the
+    /// lab removes it (if the runtime left it, empty) when dropped.
+    pub fn cgroups_path(&mut self) -> String {
+        let path = format!("/gorae-conformance/{}", self.tag);
+        self.cgroups.push(PathBuf::from(&path));
+        path
+    }
+
+    /// Runs the runtime with this lab's `--root` and `args`.
+    pub fn runtime(&self, args: &[&str]) -> Result<Run> {
+        let n = self.env.next();
+        let out = self.dir.join(format!("cmd-{n}.out"));
+        let err = self.dir.join(format!("cmd-{n}.err"));
+        self.run_to(args, &out, &err)
+    }
+
+    fn run_to(&self, args: &[&str], out: &Path, err: &Path) -> Result<Run> {
+        let program = self.env.runtime.display().to_string();
+        let stdout = fs::File::create(out).map_err(|e| Error::io("create", out, e))?;
+        let stderr = fs::File::create(err).map_err(|e| Error::io("create", err, e))?;
+        let mut child = Command::new(&self.env.runtime)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                program: program.clone(),
+                source,
+            })?;
+        let started = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() > COMMAND_TIMEOUT => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::Timeout {
+                        program,
+                        args: args.join(" "),
+                        secs: COMMAND_TIMEOUT.as_secs(),
+                    });
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+                Err(source) => return Err(Error::Spawn { program, source }),
+            }
+        };
+        Ok(Run {
+            command: format!("{} {}", basename(&self.env.runtime), args.join(" ")),
+            code: status.code(),
+            stdout: fs::read_to_string(out).unwrap_or_default(),
+            stderr: fs::read_to_string(err).unwrap_or_default(),
+        })
+    }
+
+    /// `create --bundle B ID`; the container's stdout and stderr go to
+    /// files read back with [`Lab::output`]. The id is deleted on drop.
+    pub fn create(&mut self, bundle: &Bundle, id: &str) -> Result<Run> {
+        self.containers.push(id.to_owned());
+        let dir = bundle.dir.display().to_string();
+        let out = self.dir.join(format!("{id}.out"));
+        let err = self.dir.join(format!("{id}.err"));
+        self.run_to(&["create", "--bundle", &dir, id], &out, &err)
+    }
+
+    /// What container `id` wrote to stdout so far.
+    pub fn output(&self, id: &str) -> String {
+        fs::read_to_string(self.dir.join(format!("{id}.out"))).unwrap_or_default()
+    }
+
+    /// `state ID`, parsed.
+    pub fn state(&self, id: &str) -> std::result::Result<Value, Failure> {
+        let run = self.runtime(&["state", id])?.require()?;
+        serde_json::from_str(&run.stdout).map_err(|e| {
+            fail(format!("state output is not JSON: {e}")).with("stdout", run.stdout.clone())
+        })
+    }
+
+    /// The `status` field of `state ID`.
+    pub fn status(&self, id: &str) -> std::result::Result<String, Failure> {
+        let state = self.state(id)?;
+        state
+            .get("status")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| fail("state has no status string").with("state", state.to_string()))
+    }
+
+    /// Waits until `state ID` says `status`.
+    pub fn wait_status(&self, id: &str, status: &str) -> std::result::Result<(), Failure> {
+        let started = Instant::now();
+        loop {
+            let now = self.status(id)?;
+            if now == status {
+                return Ok(());
+            }
+            if started.elapsed() > STATUS_TIMEOUT {
+                return Err(fail(format!(
+                    "container still {now:?} after {} s, expected {status:?}",
+                    STATUS_TIMEOUT.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Creates and starts a container from `bundle` with `config`, waits
+    /// for it to stop, deletes it and returns the probe's report (the
+    /// container's process must be the probe).
+    pub fn probe(
+        &mut self,
+        bundle: &Bundle,
+        config: &Value,
+    ) -> std::result::Result<Report, Failure> {
+        bundle.write_config(config)?;
+        let id = self.id(&format!("p{}", self.env.next()));
+        self.create(bundle, &id)?.require()?;
+        self.runtime(&["start", &id])?.require()?;
+        self.wait_status(&id, "stopped")?;
+        let report = self.report(&id);
+        let _ = self.runtime(&["delete", &id]);
+        report
+    }
+
+    /// The probe report container `id` printed.
+    pub fn report(&self, id: &str) -> std::result::Result<Report, Failure> {
+        let out = self.output(id);
+        let line = out.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
+        serde_json::from_str(line).map_err(|e| {
+            let err = fs::read_to_string(self.dir.join(format!("{id}.err"))).unwrap_or_default();
+            fail(format!("no probe report from the container: {e}"))
+                .with("stdout", out.trim_end())
+                .with("stderr", err.trim_end())
+        })
+    }
+}
+
+impl Drop for Lab<'_> {
+    fn drop(&mut self) {
+        for id in std::mem::take(&mut self.containers) {
+            let _ = self.runtime(&["delete", "--force", &id]);
+        }
+        for path in &self.cgroups {
+            remove_cgroup(path);
+        }
+        if !self.env.keep {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Removes the (empty) cgroup directories a lab asked a runtime for, in
+/// every hierarchy, deepest first. Never anything else.
+fn remove_cgroup(path: &Path) {
+    let Ok(hierarchies) = fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    let mut dirs: Vec<PathBuf> = hierarchies
+        .filter_map(|h| h.ok())
+        .map(|h| h.path())
+        .chain(std::iter::once(PathBuf::from("/sys/fs/cgroup")))
+        .map(|h| h.join(relative))
+        .collect();
+    // The parent `/gorae-conformance` goes too when no other run uses it.
+    let parents: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| d.parent().map(Path::to_path_buf))
+        .collect();
+    dirs.extend(parents);
+    for dir in dirs {
+        if dir.is_dir() {
+            let _ = fs::remove_dir(&dir);
+        }
+    }
+}
+
+fn mkdir(path: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(path)
+        .map_err(|e| Error::io("mkdir", path, e))
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| Error::io("copy", to, e))
+}
+
+fn basename(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// The config every check starts from: what `runc spec` gives, without a
+/// terminal, masked or readonly paths, so that each check adds only the
+/// feature it verifies. The process is the probe with `probe_args`.
+pub fn base_config(probe_args: &[&str]) -> Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut args = vec![PROBE];
+    args.extend_from_slice(probe_args);
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": false
+        },
+        "root": {"path": "rootfs", "readonly": false},
+        "hostname": "conformance",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "linux": {
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}
+            ]
+        }
+    })
+}
