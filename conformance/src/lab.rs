@@ -74,8 +74,10 @@ impl Env {
 /// What a runtime command did.
 #[derive(Debug, Clone)]
 pub struct Run {
-    /// The command line, for messages.
+    /// The runtime and verb (`runc create`), for messages.
     pub command: String,
+    /// The whole command line.
+    pub command_line: String,
     /// Exit status (None: killed by a signal).
     pub code: Option<i32>,
     /// Its standard output.
@@ -108,9 +110,17 @@ impl Run {
 
     /// A failure carrying this command's output.
     pub fn failure(&self, message: String) -> Failure {
+        let stderr = self.stderr.trim_end();
+        let last = stderr.lines().last().unwrap_or("");
+        let message = if last.is_empty() {
+            message
+        } else {
+            format!("{message}: {}", runtime_message(last))
+        };
         fail(message)
+            .with("command", self.command_line.clone())
             .with("exit", format!("{:?}", self.code))
-            .with("stderr", self.stderr.trim_end())
+            .with("stderr", stderr)
     }
 }
 
@@ -249,7 +259,16 @@ impl<'e> Lab<'e> {
             }
         };
         Ok(Run {
-            command: format!("{} {}", basename(&self.env.runtime), args.join(" ")),
+            command: format!(
+                "{} {}",
+                basename(&self.env.runtime),
+                args.first().copied().unwrap_or_default()
+            ),
+            command_line: format!(
+                "{program} --root {} {}",
+                self.root.display(),
+                args.join(" ")
+            ),
             code: status.code(),
             stdout: fs::read_to_string(out).unwrap_or_default(),
             stderr: fs::read_to_string(err).unwrap_or_default(),
@@ -378,6 +397,14 @@ fn remove_cgroup(path: &Path) {
     }
 }
 
+/// The `msg` of a runc-style log line (`time=... level=error msg="..."`),
+/// else the line itself.
+fn runtime_message(line: &str) -> String {
+    line.split_once(" msg=")
+        .and_then(|(_, quoted)| serde_json::from_str::<String>(quoted).ok())
+        .unwrap_or_else(|| line.to_owned())
+}
+
 fn mkdir(path: &Path) -> Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
@@ -442,4 +469,28 @@ pub fn base_config(probe_args: &[&str]) -> Value {
             ]
         }
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_message_unquotes_runc_log_lines_and_keeps_plain_ones() {
+        let line =
+            r#"time="2026-11-23T14:07:59Z" level=error msg="runc create failed: \"x\" missing""#;
+        assert_eq!(runtime_message(line), "runc create failed: \"x\" missing");
+        assert_eq!(
+            runtime_message("unknown version specified"),
+            "unknown version specified"
+        );
+    }
+
+    #[test]
+    fn base_config_runs_the_probe_with_its_arguments() {
+        let config = base_config(&["--exit", "3"]);
+        assert_eq!(config["process"]["args"], json!([PROBE, "--exit", "3"]));
+        assert_eq!(config["root"]["path"], "rootfs");
+    }
 }

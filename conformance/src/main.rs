@@ -4,6 +4,7 @@
 //! ```text
 //! gorae-conformance [--runtime PATH] [--filter SUBSTR] [--format tap|json] [--json-out FILE]
 //! gorae-conformance results REPORT.json... > RESULTS.md
+//! gorae-conformance table        # the check -> spec statement table
 //! ```
 #![forbid(unsafe_code)]
 
@@ -61,6 +62,9 @@ enum Command {
         /// JSON reports written with --json-out or --format json.
         reports: Vec<PathBuf>,
     },
+    /// Print the Markdown table of the checks and the spec statements they
+    /// verify (the one in conformance/README.md).
+    Table,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -73,6 +77,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Some(Command::Results { reports }) => results(reports),
+        Some(Command::Table) => {
+            print!("{}", output::checks_markdown(&checks::all()));
+            Ok(true)
+        }
         None if cli.list => {
             list();
             Ok(true)

@@ -143,7 +143,7 @@ pub fn results_markdown(reports: &[Report], date: &str, host: &str) -> String {
     let mut out = String::from("# Conformance results\n\n");
     let _ = writeln!(
         out,
-        "One run of `make conformance` on {date}, on {host}. Produced by `gorae-conformance --results`; do not edit by hand.\n"
+        "One run of `make conformance` on {date}, on {host}. Produced by `gorae-conformance results`; do not edit by hand.\n"
     );
     out.push_str(
         "| runtime | version | passed | failed | skipped |\n| --- | --- | --- | --- | --- |\n",
@@ -200,6 +200,30 @@ pub fn results_markdown(reports: &[Report], date: &str, host: &str) -> String {
             let _ = write!(out, " {text} |");
         }
         out.push('\n');
+    }
+    out
+}
+
+/// The Markdown table of checks: id, section, level and the quoted spec
+/// statement each verifies.
+pub fn checks_markdown(checks: &[crate::suite::Check]) -> String {
+    let mut out = String::from(
+        "| check | section | level | what it verifies | spec statement |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for c in checks {
+        let level = match c.level {
+            crate::suite::Level::Must => "MUST",
+            crate::suite::Level::Should => "SHOULD",
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | [{}](https://github.com/opencontainers/runtime-spec/blob/main/{}) | {level} | {} | \"{}\" |",
+            c.id,
+            c.section,
+            c.section,
+            cell(c.description),
+            c.requirement.replace('|', "\\|")
+        );
     }
     out
 }

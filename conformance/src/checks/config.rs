@@ -715,6 +715,18 @@ fn log_hook(name: &str, log: &str) -> Value {
     json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} >> {log}")]})
 }
 
+/// A poststart hook that logs `poststart` when the container process (the
+/// pid in the state on its stdin) already runs the probe, else
+/// `poststart-before-program`.
+fn poststart_hook(log: &str) -> Value {
+    let script = format!(
+        "pid=$(grep -o '\"pid\": *[0-9]*' | grep -o '[0-9]*$'); \
+         case $(readlink /proc/$pid/exe) in */gorae-probe) echo poststart;; \
+         *) echo poststart-before-program;; esac >> {log}"
+    );
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+}
+
 /// Sets up a bundle whose hooks all append their name to one log, also
 /// bind-mounted at `/hooks.log` for the container-namespace hook.
 fn hooks_bundle(lab: &mut Lab) -> Result<(Bundle, String, String), Failure> {
@@ -743,7 +755,7 @@ fn hooks_bundle(lab: &mut Lab) -> Result<(Bundle, String, String), Failure> {
             "createRuntime": [log_hook("createRuntime", &log)],
             "createContainer": [log_hook("createContainer", &log)],
             "startContainer": [start],
-            "poststart": [log_hook("poststart", &log)],
+            "poststart": [poststart_hook(&log)],
             "poststop": [log_hook("poststop", &log)]
         }),
     );

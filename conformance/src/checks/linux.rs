@@ -756,32 +756,50 @@ fn resources_cpuset(lab: &mut Lab) -> Outcome {
     ensure_eq(report.cpu_affinity, Fallible::Ok(vec![0]), "CPU affinity")
 }
 
+/// Denies c 1:11 (kmsg, which any process may open write-only and which
+/// is none of the default devices a runtime keeps allowed) after allowing
+/// everything; /dev/null stays usable.
 fn resources_devices(lab: &mut Lab) -> Outcome {
     let path = lab.cgroups_path();
-    let report = probe_with(
-        lab,
-        &["--check-path", "/dev/zero", "--check-path", "/dev/null"],
-        |c, _| {
-            c["linux"]["cgroupsPath"] = json!(path);
-            set(
-                c,
-                &["linux", "resources", "devices"],
-                json!([
-                    {"allow": true, "access": "rwm"},
-                    {"allow": false, "type": "c", "major": 1, "minor": 5, "access": "rwm"}
-                ]),
-            );
-        },
+    let args = [
+        "--check-path",
+        "/dev/conf-kmsg",
+        "--check-path",
+        "/dev/null",
+    ];
+    let report = probe_with(lab, &args, |c, _| {
+        c["linux"]["cgroupsPath"] = json!(path);
+        c["linux"]["devices"] = json!([
+            {"path": "/dev/conf-kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o666, "uid": 0, "gid": 0}
+        ]);
+        set(
+            c,
+            &["linux", "resources", "devices"],
+            json!([
+                {"allow": true, "access": "rwm"},
+                {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rw"}
+            ]),
+        );
+    })?;
+    let kmsg = report.paths.iter().find(|p| p.path == "/dev/conf-kmsg");
+    let node = kmsg.and_then(|p| p.node.as_ref());
+    ensure(
+        node.is_some_and(|n| (n.kind.as_str(), n.major, n.minor) == ("c", 1, 11)),
+        format!("/dev/conf-kmsg (linux.devices) is not c 1:11: {node:?}"),
     )?;
     ensure_eq(
-        read_of(&report, "/dev/null"),
-        Some(Fallible::Ok(0)),
-        "read of /dev/null (allowed)",
+        report
+            .paths
+            .iter()
+            .find(|p| p.path == "/dev/null")
+            .map(|p| p.write.clone()),
+        Some(Fallible::Ok(true)),
+        "open of /dev/null for writing (allowed)",
     )?;
     ensure_eq(
-        read_of(&report, "/dev/zero"),
+        kmsg.map(|p| p.write.clone()),
         Some(Fallible::Errno(libc::EPERM)),
-        "read of /dev/zero (denied)",
+        "open of /dev/conf-kmsg (c 1:11) for writing (denied)",
     )
 }
 
