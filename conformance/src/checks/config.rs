@@ -7,7 +7,7 @@ use std::fs;
 use nix::sys::resource::{Resource, getrlimit};
 use serde_json::{Value, json};
 
-use super::{MUST, SHOULD, check, create_fails, probe_with, set};
+use super::{MUST, SHOULD, check, create_fails, create_with, probe_with, set};
 use crate::lab::{Bundle, Lab, PROBE, base_config};
 use crate::report::{Fallible, Report};
 use crate::suite::{Check, Failure, Outcome, ensure, ensure_eq, fail, skip};
@@ -87,6 +87,14 @@ pub(super) fn checks() -> Vec<Check> {
             "a relative mount destination is taken relative to /",
             "Linux: This value SHOULD be an absolute path. For compatibility with old tools and configurations, it MAY be a relative path, in which case it MUST be interpreted as relative to \"/\".",
             mounts_relative,
+        ),
+        check(
+            MUST,
+            "config.mounts.cgroup",
+            "runtime.md#lifecycle",
+            "a cgroup mount on /sys/fs/cgroup (as engines pass) is made",
+            "The container's runtime environment MUST be created according to the configuration in config.json. If the runtime is unable to create the environment specified in the config.json, it MUST generate an error.",
+            mounts_cgroup,
         ),
         check(
             MUST,
@@ -274,6 +282,14 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check(
             MUST,
+            "config.hooks.namespaces",
+            "config.md#posix-platform-hooks",
+            "createRuntime runs in the runtime's mount namespace, createContainer in the container's",
+            "The createRuntime hooks MUST be executed in the runtime namespace. ... The createContainer hooks MUST be executed in the container namespace.",
+            hooks_namespaces,
+        ),
+        check(
+            MUST,
             "config.hooks.start",
             "config.md#startcontainer-hooks",
             "startContainer runs in the container before the program, poststart before start returns",
@@ -453,6 +469,22 @@ fn mounts_relative(lab: &mut Lab) -> Outcome {
             .iter()
             .any(|m| m.mount_point == "/mnt/rel" && m.source == "relative"),
         "no tmpfs mounted on /mnt/rel",
+    )
+}
+
+fn mounts_cgroup(lab: &mut Lab) -> Outcome {
+    let report = probe_with(lab, &[], |c, _| {
+        push_mounts(
+            c,
+            json!([{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}]),
+        );
+    })?;
+    ensure(
+        report.mounts.iter().any(|m| {
+            m.mount_point.starts_with("/sys/fs/cgroup") && m.fs_type.starts_with("cgroup")
+        }),
+        "no cgroup filesystem mounted at or below /sys/fs/cgroup",
     )
 }
 
@@ -846,6 +878,49 @@ fn hooks_state(lab: &mut Lab) -> Outcome {
             .and_then(Value::as_i64)
             .is_some_and(|p| p > 0),
         format!("state pid is not a positive integer: {state}"),
+    )
+}
+
+fn hooks_namespaces(lab: &mut Lab) -> Outcome {
+    let bundle = lab.bundle("bundle")?;
+    let saved = |name: &str| bundle.dir.join(format!("{name}.ns"));
+    let hook = |name: &str| {
+        let file = saved(name).display().to_string();
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("readlink /proc/self/ns/mnt > {file}")]}])
+    };
+    let mut config = base_config(&["--wait-signal", "60"]);
+    set(
+        &mut config,
+        &["hooks", "createRuntime"],
+        hook("createRuntime"),
+    );
+    set(
+        &mut config,
+        &["hooks", "createContainer"],
+        hook("createContainer"),
+    );
+    let (_, pid) = create_with(lab, &bundle, &config, "hn")?;
+    let read = |name: &str| {
+        fs::read_to_string(saved(name))
+            .map(|t| t.trim().to_owned())
+            .map_err(|_| fail(format!("the {name} hook did not run")))
+    };
+    let link = |path: String| {
+        fs::read_link(path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_default()
+    };
+    let runtime_ns = link("/proc/self/ns/mnt".to_owned());
+    let container_ns = link(format!("/proc/{pid}/ns/mnt"));
+    ensure_eq(
+        read("createRuntime")?,
+        runtime_ns,
+        "createRuntime hook's mount namespace",
+    )?;
+    ensure_eq(
+        read("createContainer")?,
+        container_ns,
+        "createContainer hook's mount namespace",
     )
 }
 

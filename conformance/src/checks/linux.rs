@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 
 use serde_json::{Value, json};
 
-use super::{MUST, SHOULD, check, create_fails, host_namespace, probe_with, set};
+use super::{MUST, SHOULD, check, create_fails, create_with, host_namespace, probe_with, set};
 use crate::lab::{Lab, base_config};
 use crate::report::{Fallible, IdMap, Node, Report, parse_mountinfo};
 use crate::suite::{Check, Failure, Outcome, ensure, ensure_eq, fail, skip};
@@ -655,14 +655,7 @@ fn resources_cgroup(
     let mut config = base_config(&["--wait-signal", "60"]);
     config["linux"]["cgroupsPath"] = json!(path);
     config["linux"]["resources"] = resources;
-    bundle.write_config(&config)?;
-    let id = lab.id("r");
-    lab.create(&bundle, &id)?.require()?;
-    let pid = lab
-        .state(&id)?
-        .get("pid")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+    let (_, pid) = create_with(lab, &bundle, &config, "r")?;
     let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .map_err(|e| fail(format!("read /proc/{pid}/cgroup: {e}")))?;
     let mounts = parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());

@@ -95,6 +95,25 @@ fn created(lab: &mut Lab, bundle: &Bundle) -> Result<String, Failure> {
     Ok(id)
 }
 
+/// Writes `config` into `bundle`, creates container `<tag>` from it and
+/// returns its id and the pid its state reports.
+fn create_with(
+    lab: &mut Lab,
+    bundle: &Bundle,
+    config: &Value,
+    tag: &str,
+) -> Result<(String, i64), Failure> {
+    bundle.write_config(config)?;
+    let id = lab.id(tag);
+    lab.create(bundle, &id)?.require()?;
+    let pid = lab
+        .state(&id)?
+        .get("pid")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    Ok((id, pid))
+}
+
 /// Like [`created`], then started and seen `running`.
 fn running(lab: &mut Lab, bundle: &Bundle) -> Result<String, Failure> {
     let id = created(lab, bundle)?;

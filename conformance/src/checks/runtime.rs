@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{MUST, check, create_fails, created, host_namespace, probe_with, running, stopped};
 use crate::lab::{Lab, base_config};
-use crate::suite::{Check, Outcome, ensure, ensure_eq, fail};
+use crate::suite::{Check, Outcome, ensure, ensure_eq, fail, skip};
 
 pub(super) fn checks() -> Vec<Check> {
     vec![
@@ -151,6 +151,14 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check(
             MUST,
+            "runtime.start.no-id",
+            "runtime.md#start",
+            "start without a container id fails",
+            "This operation MUST generate an error if it is not provided the container ID.",
+            start_no_id,
+        ),
+        check(
+            MUST,
             "runtime.start.no-process",
             "runtime.md#start",
             "start of a container whose config has no process fails",
@@ -199,6 +207,14 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check(
             MUST,
+            "runtime.kill.no-id",
+            "runtime.md#kill",
+            "kill without a container id fails",
+            "This operation MUST generate an error if it is not provided the container ID.",
+            kill_no_id,
+        ),
+        check(
+            MUST,
             "runtime.delete.stopped",
             "runtime.md#delete",
             "delete of a stopped container removes it",
@@ -228,6 +244,22 @@ pub(super) fn checks() -> Vec<Check> {
             "delete of a container that does not exist fails",
             "Attempting to delete a container that is not stopped MUST have no effect on the container and MUST generate an error.",
             delete_missing,
+        ),
+        check(
+            MUST,
+            "runtime.delete.no-id",
+            "runtime.md#delete",
+            "delete without a container id fails",
+            "This operation MUST generate an error if it is not provided the container ID.",
+            delete_no_id,
+        ),
+        check(
+            MUST,
+            "runtime.delete.cgroup",
+            "runtime.md#delete",
+            "delete removes the cgroup create made at cgroupsPath",
+            "Deleting a container MUST delete the resources that were created during the create step.",
+            delete_cgroup,
         ),
         check(
             MUST,
@@ -557,6 +589,69 @@ fn delete_created(lab: &mut Lab) -> Outcome {
     lab.runtime(&["delete", &id])?
         .require_error("the container is created, not stopped")?;
     ensure_eq(lab.status(&id)?.as_str(), "created", "status")
+}
+
+/// Runs `verb` without an id; the runtime must refuse.
+fn without_id(lab: &Lab, verb: &str) -> Outcome {
+    lab.runtime(&[verb])?
+        .require_error("no container id was given")?;
+    Ok(())
+}
+
+fn start_no_id(lab: &mut Lab) -> Outcome {
+    without_id(lab, "start")
+}
+
+fn kill_no_id(lab: &mut Lab) -> Outcome {
+    without_id(lab, "kill")
+}
+
+fn delete_no_id(lab: &mut Lab) -> Outcome {
+    without_id(lab, "delete")
+}
+
+fn delete_cgroup(lab: &mut Lab) -> Outcome {
+    let path = lab.cgroups_path();
+    let bundle = lab.bundle("bundle")?;
+    let mut config = base_config(&[]);
+    config["linux"]["cgroupsPath"] = json!(path);
+    bundle.write_config(&config)?;
+    let id = lab.id("cg");
+    lab.create(&bundle, &id)?.require()?;
+    let before = cgroup_dirs(&path);
+    if before.is_empty() {
+        return Err(skip(
+            "the runtime made no cgroup at cgroupsPath, nothing to remove (see linux.cgroups-path)",
+        ));
+    }
+    lab.runtime(&["start", &id])?.require()?;
+    lab.wait_status(&id, "stopped")?;
+    lab.runtime(&["delete", &id])?.require()?;
+    let left: Vec<String> = before
+        .iter()
+        .filter(|d| d.exists())
+        .map(|d| d.display().to_string())
+        .collect();
+    ensure(
+        left.is_empty(),
+        format!("cgroups left after delete: {left:?}"),
+    )
+}
+
+/// The directories named `path` in every cgroup hierarchy.
+fn cgroup_dirs(path: &str) -> Vec<std::path::PathBuf> {
+    let relative = path.trim_start_matches('/');
+    std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join(relative))
+                .chain(std::iter::once(
+                    std::path::Path::new("/sys/fs/cgroup").join(relative),
+                ))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn delete_missing(lab: &mut Lab) -> Outcome {
