@@ -19,6 +19,6 @@ pub mod output;
 pub mod probe;
 pub mod report;
 pub mod suite;
-mod sys;
+pub mod sys;
 
 pub use error::{Error, Result};

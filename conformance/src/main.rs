@@ -126,8 +126,15 @@ fn run(cli: &Cli) -> Result<bool, Error> {
     if tap {
         emit(&mut stdout, &output::tap_header(selected.len()));
     }
+    if let Err(e) = gorae_conformance::sys::catch_interrupts() {
+        eprintln!("gorae-conformance: catch interrupts: {e}");
+    }
     let mut results = Vec::with_capacity(selected.len());
     for (i, check) in selected.iter().enumerate() {
+        if gorae_conformance::sys::interrupted() {
+            emit(&mut stdout, "Bail out! interrupted\n");
+            break;
+        }
         let result = suite::run_check(&env, check);
         if tap {
             emit(&mut stdout, &output::tap_line(i + 1, &result));
@@ -151,7 +158,8 @@ fn run(cli: &Cli) -> Result<bool, Error> {
     if let Some(path) = &cli.json_out {
         std::fs::write(path, &json).map_err(|e| Error::io("write", path, e))?;
     }
-    Ok(results.iter().all(|r| r.status != Status::Fail))
+    let complete = results.len() == selected.len();
+    Ok(complete && results.iter().all(|r| r.status != Status::Fail))
 }
 
 fn emit(out: &mut impl Write, text: &str) {

@@ -16,8 +16,8 @@ use nix::sys::resource::{Resource, getrlimit};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::report::{
-    Capabilities, CgroupMembership, Fallible, IdMap, Ids, IoPriority, Node, PathAccess, Report,
-    Rlimit, Scheduler, capability_names, parse_mountinfo,
+    Capabilities, CgroupMembership, Fallible, IdMap, Ids, IoPriority, Mount, Node, PathAccess,
+    Report, Rlimit, Scheduler, capability_names, parse_mountinfo,
 };
 
 /// What the probe was asked to do besides the usual report.
@@ -101,7 +101,11 @@ pub fn gather(opts: &Options, fds: Vec<i32>) -> Report {
         .map(|t| parse_mountinfo(&t))
         .unwrap_or_default();
     report.dev = dev_nodes(Path::new("/dev"), &mut errors);
-    report.paths = opts.check_paths.iter().map(|p| path_access(p)).collect();
+    report.paths = opts
+        .check_paths
+        .iter()
+        .map(|p| path_access(p, &report.mounts))
+        .collect();
     report.sysctls = opts
         .sysctls
         .iter()
@@ -411,7 +415,7 @@ fn errno_of(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)
 }
 
-fn path_access(path: &str) -> PathAccess {
+fn path_access(path: &str, mounts: &[Mount]) -> PathAccess {
     let p = Path::new(path);
     let node = node(p).ok();
     let is_dir = node.as_ref().is_some_and(|n| n.kind == "d");
@@ -420,11 +424,23 @@ fn path_access(path: &str) -> PathAccess {
     } else {
         (read_file(p), write_file(p))
     };
+    let masked = match &node {
+        Some(n) if n.kind == "c" => (n.major, n.minor) == (1, 3) && path != "/dev/null",
+        Some(n) if n.kind == "d" => {
+            read == Fallible::Ok(0)
+                && mounts
+                    .iter()
+                    .rfind(|m| m.mount_point == path)
+                    .is_some_and(|m| m.fs_type == "tmpfs" && m.options.iter().any(|o| o == "ro"))
+        }
+        _ => false,
+    };
     PathAccess {
         path: path.to_owned(),
         node,
         read,
         write,
+        masked,
     }
 }
 

@@ -214,6 +214,10 @@ pub struct PathAccess {
     /// Whether it opens for writing (a file, without truncating) or accepts
     /// a new file (a directory, removed at once), or the errno.
     pub write: Fallible<bool>,
+    /// Whether it looks masked as runtimes mask: a file that is the null
+    /// device (1:3) under another name, or a directory that is the root of
+    /// a read-only tmpfs mount with nothing in it.
+    pub masked: bool,
 }
 
 /// One line of `/proc/self/cgroup`.

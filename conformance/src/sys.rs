@@ -1,4 +1,5 @@
-//! The raw system calls nix does not wrap; the only `unsafe` of the crate.
+//! The raw system calls nix does not wrap and the interrupt handler: the
+//! only `unsafe` of the crate.
 
 /// `IOPRIO_WHO_PROCESS` from `linux/ioprio.h`.
 const IOPRIO_WHO_PROCESS: libc::c_long = 1;
@@ -13,4 +14,34 @@ pub fn ioprio_get() -> Result<u32, nix::errno::Errno> {
         return Err(nix::errno::Errno::last());
     }
     u32::try_from(ret).map_err(|_| nix::errno::Errno::ERANGE)
+}
+
+/// Set by the handler of SIGINT, SIGTERM and SIGHUP.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP only set a flag ([`interrupted`]), so
+/// the suite stops between checks and still cleans up. Programs the suite
+/// starts get the default dispositions back at `execve`.
+pub fn catch_interrupts() -> Result<(), nix::errno::Errno> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(note_interrupt),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; no other handler is replaced by surprise.
+        unsafe { sigaction(signal, &action) }?;
+    }
+    Ok(())
+}
+
+/// Whether an interrupting signal arrived since [`catch_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
