@@ -7,12 +7,17 @@
 #![forbid(unsafe_code)]
 
 use std::fs;
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, symlink};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -111,7 +116,13 @@ impl Run {
     /// A failure carrying this command's output.
     pub fn failure(&self, message: String) -> Failure {
         let stderr = self.stderr.trim_end();
-        let last = stderr.lines().last().unwrap_or("");
+        // The line that says what failed: the last one naming an error
+        // (runc's `level=error`, clap's `error:`), else the last one.
+        let last = stderr
+            .lines()
+            .rfind(|l| l.to_ascii_lowercase().contains("error"))
+            .or_else(|| stderr.lines().last())
+            .unwrap_or("");
         let message = if last.is_empty() {
             message
         } else {
@@ -344,6 +355,55 @@ impl<'e> Lab<'e> {
         report
     }
 
+    /// Like [`Lab::probe`] with `process.terminal`: creates with
+    /// `--console-socket`, takes the pty master the runtime sends, and
+    /// returns the report the probe wrote on its terminal.
+    pub fn probe_on_console(
+        &mut self,
+        bundle: &Bundle,
+        config: &Value,
+    ) -> std::result::Result<Report, Failure> {
+        bundle.write_config(config)?;
+        let id = self.id(&format!("t{}", self.env.next()));
+        let socket = self.dir.join(format!("{id}.console"));
+        let listener = UnixListener::bind(&socket).map_err(|e| Error::io("bind", &socket, e))?;
+        let (fd_tx, fd_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = fd_tx.send(receive_console(&listener));
+        });
+        self.containers.push(id.clone());
+        let socket = socket.display().to_string();
+        let dir = bundle.dir.display().to_string();
+        let out = self.dir.join(format!("{id}.out"));
+        let err = self.dir.join(format!("{id}.err"));
+        let args = ["create", "--console-socket", &socket, "--bundle", &dir, &id];
+        self.run_to(&args, &out, &err)?.require()?;
+        let master = fd_rx
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| fail("the runtime sent no pty master to the console socket"))?
+            .map_err(fail)?;
+        let (text_tx, text_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = fs::File::from(master).read_to_end(&mut text);
+            let _ = text_tx.send(String::from_utf8_lossy(&text).into_owned());
+        });
+        self.runtime(&["start", &id])?.require()?;
+        self.wait_status(&id, "stopped")?;
+        let _ = self.runtime(&["delete", &id]);
+        let text = text_rx
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| fail("the terminal did not close after the process stopped"))?;
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or("");
+        serde_json::from_str(line.trim_end()).map_err(|e| {
+            fail(format!("no probe report on the terminal: {e}")).with("terminal", text.clone())
+        })
+    }
+
     /// The probe report container `id` printed.
     pub fn report(&self, id: &str) -> std::result::Result<Report, Failure> {
         let out = self.output(id);
@@ -369,6 +429,49 @@ impl Drop for Lab<'_> {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Accepts the runtime's connection on the console socket and receives
+/// the pty master it sends with `SCM_RIGHTS`.
+fn receive_console(listener: &UnixListener) -> std::result::Result<OwnedFd, String> {
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("console socket: {e}"))?;
+    let started = Instant::now();
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if started.elapsed() > COMMAND_TIMEOUT {
+                    return Err("nothing connected to the console socket".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("accept on the console socket: {e}")),
+        }
+    };
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| format!("recvmsg on the console socket: {e}"))?;
+    let cmsgs = msg
+        .cmsgs()
+        .map_err(|e| format!("console socket message: {e}"))?;
+    for cmsg in cmsgs {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            let mut owned = fds.into_iter().map(crate::sys::own_received_fd);
+            if let Some(fd) = owned.next() {
+                return Ok(fd);
+            }
+        }
+    }
+    Err("the console socket message carried no file descriptor".into())
 }
 
 /// Removes the (empty) cgroup directories a lab asked a runtime for, in

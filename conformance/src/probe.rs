@@ -17,7 +17,7 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::report::{
     Capabilities, CgroupMembership, Fallible, IdMap, Ids, IoPriority, Mount, Node, PathAccess,
-    Report, Rlimit, Scheduler, capability_names, parse_mountinfo,
+    Report, Rlimit, Scheduler, Stdio, capability_names, parse_mountinfo,
 };
 
 /// What the probe was asked to do besides the usual report.
@@ -75,6 +75,7 @@ pub fn gather(opts: &Options, fds: Vec<i32>) -> Report {
         },
         ..Report::default()
     };
+    report.stdio = stdio();
     report.namespaces = namespaces(&mut errors);
     report.uid_map = id_map("/proc/self/uid_map", &mut errors);
     report.gid_map = id_map("/proc/self/gid_map", &mut errors);
@@ -147,6 +148,25 @@ pub fn open_fds() -> Vec<i32> {
         .collect();
     fds.sort_unstable();
     fds
+}
+
+fn stdio() -> Vec<Stdio> {
+    use std::io::IsTerminal;
+    let terminal = [
+        std::io::stdin().is_terminal(),
+        std::io::stdout().is_terminal(),
+        std::io::stderr().is_terminal(),
+    ];
+    terminal
+        .iter()
+        .enumerate()
+        .map(|(fd, terminal)| Stdio {
+            target: fs::read_link(format!("/proc/self/fd/{fd}"))
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            terminal: *terminal,
+        })
+        .collect()
 }
 
 fn read_trimmed(path: &str, errors: &mut Vec<String>) -> Option<String> {

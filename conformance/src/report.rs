@@ -59,6 +59,9 @@ pub struct Report {
     pub dev: Vec<Node>,
     /// The file descriptors open when the probe started.
     pub fds: Vec<i32>,
+    /// Standard input, output and error: what each is and whether it is a
+    /// terminal.
+    pub stdio: Vec<Stdio>,
     /// Paths asked for with `--check-path`.
     pub paths: Vec<PathAccess>,
     /// Sysctls asked for with `--sysctl`, by dotted name.
@@ -87,6 +90,15 @@ impl<T: Default> Default for Fallible<T> {
     fn default() -> Self {
         Fallible::Ok(T::default())
     }
+}
+
+/// One standard stream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stdio {
+    /// `/proc/self/fd/N`'s target (`/dev/pts/0`, `pipe:[123]`, ...).
+    pub target: String,
+    /// Whether it is a terminal.
+    pub terminal: bool,
 }
 
 /// One line of a uid or gid map.

@@ -45,3 +45,11 @@ pub fn catch_interrupts() -> Result<(), nix::errno::Errno> {
 pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
+
+/// Takes ownership of a descriptor received with `SCM_RIGHTS`.
+pub fn own_received_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the kernel installed `fd` in our table for this message
+    // just now; it is open and nothing else refers to it.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}

@@ -114,6 +114,14 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check(
             MUST,
+            "config.process.terminal",
+            "config.md#process",
+            "terminal true gives the process a pseudoterminal on stdin, stdout and stderr",
+            "terminal (bool, OPTIONAL) specifies whether a terminal is attached to the process, defaults to false. As an example, if set to true on Linux a pseudoterminal pair is allocated for the process and the pseudoterminal pty is duplicated on the process's standard streams.",
+            process_terminal,
+        ),
+        check(
+            MUST,
             "config.process.env",
             "config.md#process",
             "the process environment holds process.env",
@@ -517,6 +525,29 @@ fn process_args_path(lab: &mut Lab) -> Outcome {
         Some("gorae-probe"),
         "argv[0]",
     )
+}
+
+fn process_terminal(lab: &mut Lab) -> Outcome {
+    let report = terminal_report(lab)?;
+    let targets: Vec<&str> = report.stdio.iter().map(|s| s.target.as_str()).collect();
+    ensure(
+        report.stdio.len() == 3 && report.stdio.iter().all(|s| s.terminal),
+        format!("standard streams are not all terminals: {:?}", report.stdio),
+    )?;
+    ensure(
+        targets
+            .iter()
+            .all(|t| t.starts_with("/dev/pts/") && *t == targets[0]),
+        format!("standard streams are not one pty: {targets:?}"),
+    )
+}
+
+/// The probe's report from a container with `process.terminal` true.
+pub(super) fn terminal_report(lab: &mut Lab) -> Result<Report, Failure> {
+    let bundle = lab.bundle("bundle")?;
+    let mut config = base_config(&[]);
+    config["process"]["terminal"] = json!(true);
+    lab.probe_on_console(&bundle, &config)
 }
 
 fn process_env(lab: &mut Lab) -> Outcome {

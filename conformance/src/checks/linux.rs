@@ -129,6 +129,10 @@ pub(super) fn checks() -> Vec<Check> {
             "/dev/ptmx is the container's /dev/pts/ptmx",
             "/dev/ptmx. A bind-mount or symlink of the container's /dev/pts/ptmx.",
             default_devices_ptmx),
+        check(MUST, "linux.default-devices.console", "config-linux.md#default-devices",
+            "with terminal true, /dev/console is the process's pty",
+            "/dev/console is set up if terminal is enabled in the config by bind mounting the pseudoterminal pty to /dev/console.",
+            default_devices_console),
         check(SHOULD, "linux.default-filesystems", "config-linux.md#default-filesystems",
             "/proc, /sys, /dev/pts and /dev/shm are mounted",
             "The following filesystems SHOULD be made available in each container's filesystem: /proc proc, /sys sysfs, /dev/pts devpts, /dev/shm tmpfs",
@@ -435,6 +439,29 @@ fn default_devices_ptmx(lab: &mut Lab) -> Outcome {
     ensure(
         symlink || bind,
         format!("/dev/ptmx is {ptmx:?}, neither a symlink to pts/ptmx nor a bind mount of it"),
+    )
+}
+
+fn default_devices_console(lab: &mut Lab) -> Outcome {
+    let report = super::config::terminal_report(lab)?;
+    let pty = report
+        .stdio
+        .first()
+        .map(|s| s.target.clone())
+        .unwrap_or_default();
+    let numbers = |path: &str| {
+        node(&report, path)
+            .filter(|n| n.kind == "c")
+            .map(|n| (n.major, n.minor))
+    };
+    ensure(
+        pty.starts_with("/dev/pts/"),
+        format!("stdin is {pty:?}, not a pty"),
+    )?;
+    ensure_eq(
+        numbers("/dev/console"),
+        numbers(&pty),
+        "/dev/console (major, minor) vs the pty's",
     )
 }
 
