@@ -85,6 +85,8 @@ pub struct Run {
     pub command_line: String,
     /// Exit status (None: killed by a signal).
     pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
     /// Its standard output.
     pub stdout: String,
     /// Its standard error.
@@ -130,7 +132,14 @@ impl Run {
         };
         fail(message)
             .with("command", self.command_line.clone())
-            .with("exit", format!("{:?}", self.code))
+            .with(
+                "exit",
+                match (self.code, self.signal) {
+                    (Some(code), _) => code.to_string(),
+                    (None, Some(signal)) => format!("killed by signal {signal}"),
+                    (None, None) => "unknown".to_owned(),
+                },
+            )
             .with("stderr", stderr)
     }
 }
@@ -281,6 +290,7 @@ impl<'e> Lab<'e> {
                 args.join(" ")
             ),
             code: status.code(),
+            signal: std::os::unix::process::ExitStatusExt::signal(&status),
             stdout: fs::read_to_string(out).unwrap_or_default(),
             stderr: fs::read_to_string(err).unwrap_or_default(),
         })

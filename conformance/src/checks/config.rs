@@ -773,9 +773,12 @@ fn extensibility(lab: &mut Lab) -> Outcome {
     ensure_eq(report.hostname.as_str(), "conformance", "hostname")
 }
 
-/// A runtime-namespace hook appending `name` to the log `log`.
+/// A runtime-namespace hook appending `name` to the log `log`. Like every
+/// hook here it reads the state on its stdin first: a runtime writing to a
+/// hook that already exited may die of SIGPIPE, which is not what these
+/// checks are about.
 fn log_hook(name: &str, log: &str) -> Value {
-    json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} >> {log}")]})
+    json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat >/dev/null; echo {name} >> {log}")]})
 }
 
 /// A poststart hook that logs `poststart` when the container process (the
@@ -791,7 +794,10 @@ fn poststart_hook(log: &str) -> Value {
 }
 
 /// Sets up a bundle whose hooks all append their name to one log, also
-/// bind-mounted at `/hooks.log` for the container-namespace hook.
+/// bind-mounted at `/hooks.log` for the container-namespace hook. The
+/// startContainer hook takes 0.3 s, so a runtime that runs poststart
+/// without waiting for the program to be executed is caught every time,
+/// not by luck.
 fn hooks_bundle(lab: &mut Lab) -> Result<(Bundle, String, String), Failure> {
     if lab.env().busybox.is_none() {
         return Err(skip(
@@ -809,7 +815,7 @@ fn hooks_bundle(lab: &mut Lab) -> Result<(Bundle, String, String), Failure> {
         json!([{"destination": "/hooks.log", "type": "bind", "source": log, "options": ["bind"]}]),
     );
     let start = json!({"path": "/bin/sh", "args": ["sh", "-c",
-        "if [ -e /ran ]; then echo startContainer-after-program; else echo startContainer; fi >> /hooks.log"]});
+        "cat >/dev/null; sleep 0.3; if [ -e /ran ]; then echo startContainer-after-program; else echo startContainer; fi >> /hooks.log"]});
     set(
         &mut config,
         &["hooks"],
@@ -917,7 +923,7 @@ fn hooks_namespaces(lab: &mut Lab) -> Outcome {
     let saved = |name: &str| bundle.dir.join(format!("{name}.ns"));
     let hook = |name: &str| {
         let file = saved(name).display().to_string();
-        json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("readlink /proc/self/ns/mnt > {file}")]}])
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat >/dev/null; readlink /proc/self/ns/mnt > {file}")]}])
     };
     let mut config = base_config(&["--wait-signal", "60"]);
     set(

@@ -118,8 +118,23 @@ fn create_with(
 fn running(lab: &mut Lab, bundle: &Bundle) -> Result<String, Failure> {
     let id = created(lab, bundle)?;
     lab.runtime(&["start", &id])?.require()?;
+    wait_ran(bundle)?;
     lab.wait_status(&id, "running")?;
     Ok(id)
+}
+
+/// Waits (5 s at most) for the probe to create `/ran`: the program runs,
+/// with its signals blocked.
+fn wait_ran(bundle: &Bundle) -> Outcome {
+    for _ in 0..500 {
+        if bundle.host_path("/ran").exists() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(crate::suite::fail(
+        "the program did not run (no /ran 5 s after start)",
+    ))
 }
 
 /// Like [`running`], then killed and seen `stopped`.

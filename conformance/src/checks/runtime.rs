@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{MUST, check, create_fails, created, host_namespace, probe_with, running, stopped};
+use super::{
+    MUST, check, create_fails, created, host_namespace, probe_with, running, stopped, wait_ran,
+};
 use crate::lab::{Lab, base_config};
 use crate::suite::{Check, Outcome, ensure, ensure_eq, fail, skip};
 
@@ -457,13 +459,7 @@ fn start_runs(lab: &mut Lab) -> Outcome {
     let bundle = lab.bundle("bundle")?;
     let id = created(lab, &bundle)?;
     lab.runtime(&["start", &id])?.require()?;
-    for _ in 0..500 {
-        if bundle.host_path("/ran").exists() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Err(fail("the program did not run (no /ran after start)"))
+    wait_ran(&bundle)
 }
 
 fn start_status(lab: &mut Lab) -> Outcome {
