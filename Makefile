@@ -86,6 +86,6 @@ conformance-rt: release
 	for t in $$(find validation -name '*.t' | sort); do \
 	  echo "# $$t"; RUNTIME=$(abspath $(GORAE)) ./$$t || status=1; \
 	done > $(abspath target/conformance/runtime-tools.tap); \
-	grep -cE '^ok' $(abspath target/conformance/runtime-tools.tap) | sed 's/$$/ ok lines/'; \
-	grep -E '^not ok' $(abspath target/conformance/runtime-tools.tap) || true; \
-	echo "conformance-rt: TAP in target/conformance/runtime-tools.tap"; exit $$status
+	echo "conformance-rt: $$(grep -cE '^ok' $(abspath target/conformance/runtime-tools.tap)) ok, $$(grep -cE '^not ok' $(abspath target/conformance/runtime-tools.tap)) not ok (TAP in target/conformance/runtime-tools.tap)"; \
+	grep -E '^not ok' $(abspath target/conformance/runtime-tools.tap) && status=1; \
+	exit $$status

@@ -11,6 +11,7 @@
 //! use gorae_conformance::report::capability_names;
 //! assert_eq!(capability_names(1 << 5), ["CAP_KILL"]);
 //! ```
+#![deny(missing_docs)]
 
 pub mod checks;
 pub mod error;

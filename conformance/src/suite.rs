@@ -170,3 +170,50 @@ pub fn select(checks: &[Check], filter: Option<&str>) -> Vec<Check> {
         .copied()
         .collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn pass(_: &mut Lab) -> Outcome {
+        Ok(())
+    }
+
+    fn check(id: &'static str, section: &'static str) -> Check {
+        Check {
+            id,
+            section,
+            description: "a description",
+            level: Level::Must,
+            requirement: "MUST",
+            run: pass,
+        }
+    }
+
+    #[test]
+    fn filter_matches_id_section_or_description() {
+        let checks = [
+            check("linux.sysctl", "config-linux.md#sysctl"),
+            check("runtime.kill.signal", "runtime.md#kill"),
+        ];
+        let ids = |f: Option<&str>| select(&checks, f).iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(None), ["linux.sysctl", "runtime.kill.signal"]);
+        assert_eq!(ids(Some("sysctl")), ["linux.sysctl"]);
+        assert_eq!(ids(Some("runtime.md#kill")), ["runtime.kill.signal"]);
+        assert_eq!(ids(Some("description")).len(), 2);
+        assert!(ids(Some("nothing")).is_empty());
+    }
+
+    #[test]
+    fn ensure_eq_shows_both_values() {
+        let Err(Failure::Fail { message, details }) = ensure_eq(1, 2, "answer") else {
+            panic!("1 == 2 passed");
+        };
+        assert_eq!(message, "answer: got 1, expected 2");
+        assert_eq!(
+            details,
+            [("expected".into(), "2".into()), ("got".into(), "1".into())]
+        );
+    }
+}
