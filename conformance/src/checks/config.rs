@@ -90,6 +90,14 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check(
             MUST,
+            "config.mounts.missing-source",
+            "runtime.md#lifecycle",
+            "create with a bind mount of a source that does not exist fails",
+            "If the runtime is unable to create the environment specified in the config.json, it MUST generate an error.",
+            mounts_missing_source,
+        ),
+        check(
+            MUST,
             "config.mounts.cgroup",
             "runtime.md#lifecycle",
             "a cgroup mount on /sys/fs/cgroup (as engines pass) is made",
@@ -478,6 +486,17 @@ fn mounts_relative(lab: &mut Lab) -> Outcome {
             .any(|m| m.mount_point == "/mnt/rel" && m.source == "relative"),
         "no tmpfs mounted on /mnt/rel",
     )
+}
+
+fn mounts_missing_source(lab: &mut Lab) -> Outcome {
+    let source = lab.dir.join("no-such-dir").display().to_string();
+    create_fails(lab, "the bind mount's source does not exist", |c| {
+        push_mounts(
+            c,
+            json!([{"destination": "/data", "type": "bind", "source": source, "options": ["rbind"]}]),
+        );
+    })
+    .map(drop)
 }
 
 fn mounts_cgroup(lab: &mut Lab) -> Outcome {

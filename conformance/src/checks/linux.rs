@@ -57,9 +57,12 @@ macro_rules! join_namespace_checks {
 }
 
 join_namespace_checks! {
+    join_pid: "pid" => "pid",
     join_network: "network" => "net",
     join_ipc: "ipc" => "ipc",
     join_uts: "uts" => "uts",
+    join_cgroup: "cgroup" => "cgroup",
+    join_user: "user" => "user",
 }
 
 /// One check per `rootfsPropagation` value.
@@ -141,6 +144,10 @@ pub(super) fn checks() -> Vec<Check> {
             "sysctl values are set in the container",
             "sysctl (object, OPTIONAL) allows kernel parameters to be modified at runtime for the container.",
             sysctl),
+        check(MUST, "linux.sysctl.unknown", "config.md#valid-values",
+            "create with a sysctl the kernel does not have fails",
+            "Runtimes MUST generate an error when invalid or unsupported values are encountered.",
+            sysctl_unknown),
         check(MUST, "linux.masked-paths", "config-linux.md#masked-paths",
             "maskedPaths files and directories cannot be read",
             "maskedPaths (array of strings, OPTIONAL) will mask over the provided paths inside the container so that they cannot be read.",
@@ -251,9 +258,21 @@ fn namespaces_inherit(lab: &mut Lab) -> Outcome {
     Ok(())
 }
 
+/// Creates a holder container with a new `kind` namespace, then a
+/// container whose `kind` namespace is the holder's, by path.
 fn join_namespace(lab: &mut Lab, kind: &str, proc_name: &str) -> Outcome {
     let holder = lab.bundle("holder")?;
-    holder.write_config(&base_config(&["--wait-signal", "60"]))?;
+    let mut holder_config = base_config(&["--wait-signal", "60"]);
+    let listed = holder_config["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|n| n["type"] == kind));
+    if !listed {
+        add_namespace(&mut holder_config, json!({"type": kind}));
+    }
+    if kind == "user" {
+        mappings(&mut holder_config);
+    }
+    holder.write_config(&holder_config)?;
     let holder_id = lab.id("holder");
     lab.create(&holder, &holder_id)?.require()?;
     let pid = lab
@@ -273,6 +292,10 @@ fn join_namespace(lab: &mut Lab, kind: &str, proc_name: &str) -> Outcome {
         // A hostname may only be set in a new uts namespace.
         if let (Some(obj), "uts") = (c.as_object_mut(), kind) {
             obj.remove("hostname");
+        }
+        // The joined user namespace's own mappings, as engines pass them.
+        if kind == "user" {
+            mappings(c);
         }
     })?;
     ensure_eq(
@@ -508,6 +531,13 @@ fn sysctl(lab: &mut Lab) -> Outcome {
         Some(&Fallible::Ok("12345".to_owned())),
         "kernel.msgmax",
     )
+}
+
+fn sysctl_unknown(lab: &mut Lab) -> Outcome {
+    create_fails(lab, "kernel.conformance_unknown is no sysctl", |c| {
+        c["linux"]["sysctl"] = json!({"kernel.conformance_unknown": "1"});
+    })
+    .map(drop)
 }
 
 /// Writes `/<name>-file` (5 bytes) and `/<name>-dir/file` into the rootfs.
