@@ -21,7 +21,7 @@ macro_rules! new_namespace_checks {
             vec![$(check(MUST,
                 concat!("linux.namespaces.new.", $kind),
                 "config-linux.md#namespaces",
-                concat!("a ", $kind, " namespace without path is a new namespace"),
+                concat!($kind, ": an entry without path makes a new namespace"),
                 "If path is not specified, the runtime MUST create a new container namespace of type type.",
                 $fn,
             )),*]
@@ -48,7 +48,7 @@ macro_rules! join_namespace_checks {
             vec![$(check(MUST,
                 concat!("linux.namespaces.join.", $kind),
                 "config-linux.md#namespaces",
-                concat!("a ", $kind, " namespace with a path joins that namespace"),
+                concat!($kind, ": an entry with a path joins that namespace"),
                 "The runtime MUST place the container process in the namespace associated with that path.",
                 $fn,
             )),*]
