@@ -16,7 +16,8 @@ pub fn tap_header(count: usize) -> String {
 
 /// One TAP test line (1-based `n`), with a YAML block for a failure.
 pub fn tap_line(n: usize, r: &CheckResult) -> String {
-    let title = format!("[{}] {}", r.section, r.description);
+    // TAP reads the first unescaped `#` as the start of a directive.
+    let title = format!("[{}] {}", r.section, r.description).replace('#', "\\#");
     let reason = r.reason.as_deref().unwrap_or("");
     match r.status {
         Status::Pass => format!("ok {n} - {title}\n"),
@@ -260,7 +261,7 @@ mod tests {
     fn failure_is_a_not_ok_line_with_a_yaml_block() {
         let text = tap_line(3, &result(Status::Fail, Some("it started twice")));
         assert!(text.starts_with(
-            "not ok 3 - [runtime.md#start] start of a running container fails\n  ---\n"
+            "not ok 3 - [runtime.md\\#start] start of a running container fails\n  ---\n"
         ));
         assert!(text.contains("  stderr: \"line one\\nline \\\"two\\\"\"\n"));
         assert!(text.ends_with("  ...\n"));
@@ -271,7 +272,7 @@ mod tests {
         let text = tap_line(1, &result(Status::Skip, Some("no\nbusybox")));
         assert_eq!(
             text,
-            "ok 1 - [runtime.md#start] start of a running container fails # SKIP no busybox\n"
+            "ok 1 - [runtime.md\\#start] start of a running container fails # SKIP no busybox\n"
         );
     }
 
