@@ -210,8 +210,8 @@ impl<'e> Lab<'e> {
         format!("{}-{suffix}", self.tag)
     }
 
-    /// Builds bundle `name`: a rootfs with the probe, busybox (as `/bin/sh`
-    /// and a few applets) when installed, and the usual empty directories.
+    /// Builds bundle `name`: a rootfs holding the probe and the usual
+    /// empty directories, nothing else.
     pub fn bundle(&self, name: &str) -> Result<Bundle> {
         let dir = self.dir.join(name);
         let rootfs = dir.join("rootfs");
@@ -219,14 +219,23 @@ impl<'e> Lab<'e> {
             mkdir(&rootfs.join(d))?;
         }
         link_or_copy(&self.env.probe, &rootfs.join(PROBE.trim_start_matches('/')))?;
-        if let Some(busybox) = &self.env.busybox {
-            link_or_copy(busybox, &rootfs.join("bin/busybox"))?;
-            for applet in ["sh", "cat", "echo", "sleep", "ls", "touch"] {
-                let link = rootfs.join("bin").join(applet);
-                symlink("busybox", &link).map_err(|e| Error::io("symlink", link, e))?;
-            }
-        }
         Ok(Bundle { dir, rootfs })
+    }
+
+    /// Like [`Lab::bundle`], plus busybox as `/bin/sh` and a few applets,
+    /// for checks that need a shell in the container; `None` when no static
+    /// busybox is installed.
+    pub fn bundle_with_shell(&self, name: &str) -> Result<Option<Bundle>> {
+        let Some(busybox) = &self.env.busybox else {
+            return Ok(None);
+        };
+        let bundle = self.bundle(name)?;
+        link_or_copy(busybox, &bundle.rootfs.join("bin/busybox"))?;
+        for applet in ["sh", "cat", "echo", "sleep", "ls", "touch"] {
+            let link = bundle.rootfs.join("bin").join(applet);
+            symlink("busybox", &link).map_err(|e| Error::io("symlink", link, e))?;
+        }
+        Ok(Some(bundle))
     }
 
     /// A cgroup path this lab asks the runtime for, unique to the run; the

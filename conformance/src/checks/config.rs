@@ -818,12 +818,9 @@ fn poststart_hook(log: &str) -> Value {
 /// without waiting for the program to be executed is caught every time,
 /// not by luck.
 fn hooks_bundle(lab: &mut Lab) -> Result<(Bundle, String, String), Failure> {
-    if lab.env().busybox.is_none() {
-        return Err(skip(
-            "startContainer hooks need a shell in the rootfs: install busybox-static",
-        ));
-    }
-    let bundle = lab.bundle("bundle")?;
+    let bundle = lab.bundle_with_shell("bundle")?.ok_or_else(|| {
+        skip("startContainer hooks need a shell in the rootfs: install busybox-static")
+    })?;
     let log = bundle.dir.join("hooks.log");
     fs::write(&log, b"").map_err(|e| fail(format!("write {}: {e}", log.display())))?;
     fs::write(bundle.host_path("/hooks.log"), b"").map_err(|e| fail(format!("write: {e}")))?;
