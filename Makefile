@@ -45,3 +45,55 @@ clippy:
 
 clean:
 	$(CARGO) clean
+
+# Conformance (conformance/): the static gorae-probe and the OCI spec suite,
+# run against gorae and, when installed, runc and crun. Writes the
+# check x runtime table conformance/RESULTS.md and, per runtime, TAP and
+# JSON under target/conformance/. Exits 0 once the table is written; set
+# CONFORMANCE_STRICT=1 to fail when gorae fails a check.
+HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+CONFORMANCE_BIN := target/$(HOST_TRIPLE)/release
+STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
+CONFORMANCE_RUNTIMES ?= $(GORAE) runc crun
+
+.PHONY: conformance conformance-build conformance-rt
+
+# Both binaries static (an explicit --target keeps build scripts dynamic).
+conformance-build:
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release -p gorae-conformance --target $(HOST_TRIPLE)
+	@ldd $(CONFORMANCE_BIN)/gorae-probe 2>&1 | grep -q 'not a dynamic executable' \
+	  || { echo "conformance: $(CONFORMANCE_BIN)/gorae-probe is not statically linked" >&2; exit 1; }
+
+conformance: deps release conformance-build
+	@mkdir -p target/conformance
+	@rm -f target/conformance/*.json
+	@for rt in $(CONFORMANCE_RUNTIMES); do \
+	  path=$$(command -v $$rt) || { echo "conformance: $$rt is not installed, left out"; continue; }; \
+	  name=$$(basename $$rt); \
+	  echo "== $$name ($$path)"; \
+	  $(CONFORMANCE_BIN)/gorae-conformance --runtime $$path \
+	    --json-out target/conformance/$$name.json > target/conformance/$$name.tap; \
+	  grep -E '^not ok|^[0-9]+ passed' target/conformance/$$name.tap; \
+	done
+	@$(CONFORMANCE_BIN)/gorae-conformance results \
+	  $(foreach rt,$(CONFORMANCE_RUNTIMES),$(wildcard target/conformance/$(notdir $(rt)).json)) \
+	  > conformance/RESULTS.md
+	@echo "conformance: wrote conformance/RESULTS.md (TAP and JSON in target/conformance/)"
+	@if [ -n "$(CONFORMANCE_STRICT)" ]; then \
+	  ! grep -q '^not ok' target/conformance/gorae.tap; fi
+
+# OCI runtime-tools' validation programs against gorae. Needs RT_DIR: a
+# checkout of opencontainers/runtime-tools built with
+# `make runtimetest validation-executables`; this target neither fetches
+# nor builds it.
+conformance-rt: release
+	@test -n "$(RT_DIR)" || { echo "conformance-rt: set RT_DIR to a built opencontainers/runtime-tools checkout" >&2; exit 2; }
+	@test -x "$(RT_DIR)/runtimetest" || { echo "conformance-rt: $(RT_DIR)/runtimetest missing: run 'make runtimetest validation-executables' there" >&2; exit 2; }
+	@mkdir -p target/conformance
+	@cd "$(RT_DIR)" && status=0; \
+	for t in $$(find validation -name '*.t' | sort); do \
+	  echo "# $$t"; RUNTIME=$(abspath $(GORAE)) ./$$t || status=1; \
+	done > $(abspath target/conformance/runtime-tools.tap); \
+	echo "conformance-rt: $$(grep -cE '^ok' $(abspath target/conformance/runtime-tools.tap)) ok, $$(grep -cE '^not ok' $(abspath target/conformance/runtime-tools.tap)) not ok (TAP in target/conformance/runtime-tools.tap)"; \
+	grep -E '^not ok' $(abspath target/conformance/runtime-tools.tap) && status=1; \
+	exit $$status
