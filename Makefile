@@ -37,3 +37,20 @@ clippy:
 
 clean:
 	$(CARGO) clean
+
+# Benchmarks (benches/README.md): gorae, crun, runc (and youki when on PATH)
+# side by side, and the floor. `bench` mounts a hugetlb v1 hierarchy on a
+# hybrid cgroup host so that crun 1.8.1 runs (benchmark machines only);
+# `bench-quick` changes nothing on the host and never fails on a timing.
+BENCH := target/release/gorae-bench
+.PHONY: bench bench-quick
+
+bench: deps
+	@benches/deps.sh
+	$(CARGO) build --release -p gorae -p gorae-bench
+	$(BENCH) --mount-hugetlb-v1 --json target/bench.json
+
+bench-quick: deps
+	@benches/deps.sh
+	$(CARGO) build --release -p gorae -p gorae-bench
+	$(BENCH) --quick --json target/bench-quick.json
