@@ -66,21 +66,27 @@ struct BenchArgs {
     /// Few iterations and containers: a smoke run that never fails on a timing.
     #[arg(long)]
     quick: bool,
-    /// Measured lifecycle iterations [default: 50, quick: 3].
+    /// Measured lifecycle iterations [default: 100, quick: 3].
     #[arg(long)]
     iterations: Option<usize>,
-    /// Discarded warm-up iterations [default: 5, quick: 1].
+    /// Discarded warm-up iterations [default: 10, quick: 1].
     #[arg(long)]
     warmup: Option<usize>,
     /// Containers run at once in a throughput round [default: 50, quick: 5].
     #[arg(long)]
     concurrency: Option<usize>,
-    /// Measured throughput rounds [default: 5, quick: 1].
+    /// Measured throughput rounds [default: 10, quick: 1].
     #[arg(long)]
     rounds: Option<usize>,
     /// Traced gorae iterations, when `gorae --trace` exists [default: 20, quick: 2].
     #[arg(long)]
     trace_iterations: Option<usize>,
+    /// Pause after each timed step so that one container's deferred kernel
+    /// work (network namespace teardown) is not charged to the next
+    /// measurement; ten times as long after a throughput round [default:
+    /// 50, quick: 0].
+    #[arg(long)]
+    settle_ms: Option<u64>,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -114,12 +120,13 @@ impl BenchArgs {
             value.unwrap_or(if self.quick { quick } else { full })
         };
         Settings {
-            iterations: pick(self.iterations, 50, 3).max(1),
-            warmup: pick(self.warmup, 5, 1),
+            iterations: pick(self.iterations, 100, 3).max(1),
+            warmup: pick(self.warmup, 10, 1),
             concurrency: pick(self.concurrency, 50, 5).max(1),
-            rounds: pick(self.rounds, 5, 1).max(1),
+            rounds: pick(self.rounds, 10, 1).max(1),
             warmup_rounds: if self.quick { 0 } else { 1 },
             trace_iterations: pick(self.trace_iterations, 20, 2),
+            settle_ms: self.settle_ms.unwrap_or(if self.quick { 0 } else { 50 }),
         }
     }
 }

@@ -72,6 +72,10 @@ pub struct Settings {
     pub warmup_rounds: usize,
     /// Iterations of `gorae --trace` (when it exists).
     pub trace_iterations: usize,
+    /// Pause after each timed step, in ms, so that the kernel's deferred
+    /// work of one container (network namespace teardown above all) is not
+    /// charged to the next measurement.
+    pub settle_ms: u64,
 }
 
 /// The samples of one operation of one contender.
@@ -230,6 +234,8 @@ impl Bench {
                     Ok(_) => {}
                     Err(e) => contender.throughput_error = Some(e.to_string()),
                 }
+                // A round leaves many namespaces to tear down.
+                sleep(Duration::from_millis(self.settings.settle_ms * 10));
                 reap_orphans();
             }
             progress(&format!("throughput: round {}/{total}", round + 1));
@@ -308,7 +314,9 @@ impl Bench {
         let rt = &contender.runtime;
         let id = format!("{}-{}-r{i}", self.prefix, rt.name);
         let what = rt.run(&self.bundles.true_bundle, &id);
-        match invoke::invoke(&what, &self.scratch, &id) {
+        let result = invoke::invoke(&what, &self.scratch, &id);
+        self.settle();
+        match result {
             Ok(inv) => contender.op(Op::Run).add(keep, &inv),
             Err(e) => {
                 if rt.is_oci() {
@@ -348,8 +356,10 @@ impl Bench {
                 invoke::invoke(&rt.start(id), &self.scratch, id).map_err(|e| (Op::Start, e))?;
             self.wait_stopped(rt, id, &pid_file)
                 .map_err(|e| (Op::Start, e))?;
+            self.settle();
             let delete = invoke::invoke(&rt.delete(id, false), &self.scratch, id)
                 .map_err(|e| (Op::Delete, e))?;
+            self.settle();
             Ok([create, start, delete])
         })();
         if result.is_err() {
@@ -424,7 +434,9 @@ impl Bench {
             return;
         }
         let tag = format!("{target}-{i}");
-        match invoke::invoke(&contender.runtime.exec_true(&target), &self.scratch, &tag) {
+        let result = invoke::invoke(&contender.runtime.exec_true(&target), &self.scratch, &tag);
+        self.settle();
+        match result {
             Ok(inv) => contender.op(Op::Exec).add(keep, &inv),
             Err(e) => contender.fail(Op::Exec, &e),
         }
@@ -444,6 +456,11 @@ impl Bench {
         reap_orphans();
         force_delete(rt, &id, &self.scratch);
         let _ = fs::remove_file(self.scratch.join(format!("{id}.pid")));
+    }
+
+    /// Pauses for [`Settings::settle_ms`].
+    fn settle(&self) {
+        sleep(Duration::from_millis(self.settings.settle_ms));
     }
 
     /// One round: spawn `concurrency` `run`s at once, wait for all; the

@@ -210,7 +210,7 @@ pub fn markdown(report: &Report) -> String {
     ratio_table(&mut md, report);
     throughput_table(&mut md, report);
     resources_table(&mut md, report);
-    trace_section(&mut md, report.trace.as_ref());
+    trace_section(&mut md, report);
     failures(&mut md, report);
     notes(&mut md, report);
     md
@@ -373,8 +373,8 @@ fn resources_table(md: &mut String, r: &Report) {
     md.push('\n');
 }
 
-fn trace_section(md: &mut String, trace: Option<&TraceReport>) {
-    let Some(trace) = trace else {
+fn trace_section(md: &mut String, r: &Report) {
+    let Some(trace) = &r.trace else {
         return;
     };
     if !trace.available {
@@ -382,22 +382,50 @@ fn trace_section(md: &mut String, trace: Option<&TraceReport>) {
         return;
     }
     md.push_str("## gorae phases (`gorae --trace`), µs: median [min – max]\n\n");
-    for cmd in &trace.commands {
-        let _ = writeln!(
-            md,
-            "`{}` ({} traced invocations):\n",
-            cmd.command, cmd.invocations
-        );
-        table_head(md, "phase", &["µs"]);
-        for (phase, s) in &cmd.phases {
-            table_row(
-                md,
-                phase,
-                &[format!("{:.0} [{:.0} – {:.0}]", s.median, s.min, s.max)],
-            );
+    let mut phases: Vec<&str> = Vec::new();
+    for (phase, _) in trace.commands.iter().flat_map(|c| &c.phases) {
+        if !phases.contains(&phase.as_str()) {
+            phases.push(phase);
         }
-        md.push('\n');
     }
+    let heads: Vec<String> = trace
+        .commands
+        .iter()
+        .map(|c| format!("{} (n={})", c.command, c.invocations))
+        .collect();
+    let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
+    table_head(md, "phase", &heads);
+    for phase in &phases {
+        let cells: Vec<String> = trace
+            .commands
+            .iter()
+            .map(|c| match c.phases.iter().find(|(p, _)| p == phase) {
+                Some((_, s)) => format!("{:.0} [{:.0} – {:.0}]", s.median, s.min, s.max),
+                None => "–".into(),
+            })
+            .collect();
+        table_row(md, phase, &cells);
+    }
+    let sums: Vec<String> = trace
+        .commands
+        .iter()
+        .map(|c| format!("{:.0}", c.phases.iter().map(|(_, s)| s.median).sum::<f64>()))
+        .collect();
+    table_row(md, "sum of medians", &sums);
+    let gorae = r.runtimes.iter().find(|rt| rt.name == "gorae");
+    let walls: Vec<String> = trace
+        .commands
+        .iter()
+        .map(|c| {
+            let op = Op::ALL.into_iter().find(|op| op.name() == c.command);
+            match gorae.zip(op).and_then(|(g, op)| g.ops.get(&op)) {
+                Some(Outcome::Measured(l)) => format!("{:.0}", l.ms.median * 1000.0),
+                _ => "–".into(),
+            }
+        })
+        .collect();
+    table_row(md, "wall time, untraced median", &walls);
+    md.push('\n');
 }
 
 fn failures(md: &mut String, r: &Report) {
