@@ -40,8 +40,11 @@ pub struct Report {
 pub struct RuntimeResult {
     /// `gorae`, `crun`, `runc`, `youki` or `floor`.
     pub name: String,
-    /// Its binary, or why it could not be inspected.
-    pub binary: Result<BinaryInfo, String>,
+    /// Its binary, or `None` when it could not be inspected.
+    pub binary: Option<BinaryInfo>,
+    /// Why the binary could not be inspected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary_error: Option<String>,
     /// Per operation.
     pub ops: BTreeMap<Op, OpResult>,
     /// N concurrent `run`s.
@@ -141,7 +144,8 @@ pub fn results(
                 throughput_result(c, concurrency, round_median("crun"), round_median("floor"));
             RuntimeResult {
                 name: c.runtime.name.clone(),
-                binary: binary.clone(),
+                binary: binary.as_ref().ok().cloned(),
+                binary_error: binary.as_ref().err().cloned(),
                 ops,
                 throughput,
             }
@@ -345,7 +349,7 @@ fn resources_table(md: &mut String, r: &Report) {
     table_head(md, "runtime", &heads);
     for rt in &r.runtimes {
         let mut cells = match &rt.binary {
-            Ok(b) => vec![
+            Some(b) => vec![
                 if b.version.is_empty() {
                     "–".into()
                 } else {
@@ -362,7 +366,11 @@ fn resources_table(md: &mut String, r: &Report) {
                     )
                 },
             ],
-            Err(e) => vec![e.clone(), "–".into(), "–".into()],
+            None => vec![
+                rt.binary_error.clone().unwrap_or_default(),
+                "–".into(),
+                "–".into(),
+            ],
         };
         cells.extend(Op::ALL.iter().map(|op| match rt.ops.get(op) {
             Some(Outcome::Measured(l)) => format!("{:.1}", l.peak_rss_kib.median / 1024.0),
