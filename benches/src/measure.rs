@@ -78,6 +78,15 @@ pub struct Settings {
     pub settle_ms: u64,
 }
 
+/// Why an operation is not measured at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// The floor has only `run`.
+    NotApplicable,
+    /// The runtime lacks the command (gorae's `exec`, for now).
+    Unsupported(String),
+}
+
 /// The samples of one operation of one contender.
 #[derive(Debug, Clone, Default)]
 pub struct OpRecord {
@@ -87,8 +96,8 @@ pub struct OpRecord {
     pub rss_kib: Vec<f64>,
     /// The first failure; no more samples are taken after it.
     pub error: Option<String>,
-    /// Why the operation is not measured at all (`n/a`).
-    pub unsupported: Option<String>,
+    /// Why the operation is not measured at all.
+    pub skipped: Option<Skip>,
 }
 
 impl OpRecord {
@@ -100,7 +109,7 @@ impl OpRecord {
     }
 
     fn open(&self) -> bool {
-        self.error.is_none() && self.unsupported.is_none()
+        self.error.is_none() && self.skipped.is_none()
     }
 }
 
@@ -129,7 +138,7 @@ impl Contender {
         if !runtime.is_oci() {
             for op in [Op::Create, Op::Start, Op::Delete, Op::Exec] {
                 if let Some(record) = ops.get_mut(&op) {
-                    record.unsupported = Some("not applicable".into());
+                    record.skipped = Some(Skip::NotApplicable);
                 }
             }
         }
@@ -348,26 +357,32 @@ impl Bench {
     /// no container behind.
     fn lifecycle(&self, rt: &Runtime, id: &str) -> Result<[Invocation; 3], (Op, Error)> {
         let pid_file = self.scratch.join(format!("{id}.pid"));
-        let bundle = &self.bundles.true_bundle;
-        let result = (|| {
-            let create = invoke::invoke(&rt.create(bundle, &pid_file, id), &self.scratch, id)
-                .map_err(|e| (Op::Create, e))?;
-            let start =
-                invoke::invoke(&rt.start(id), &self.scratch, id).map_err(|e| (Op::Start, e))?;
-            self.wait_stopped(rt, id, &pid_file)
-                .map_err(|e| (Op::Start, e))?;
-            self.settle();
-            let delete = invoke::invoke(&rt.delete(id, false), &self.scratch, id)
-                .map_err(|e| (Op::Delete, e))?;
-            self.settle();
-            Ok([create, start, delete])
-        })();
+        let result = self.lifecycle_steps(rt, id, &pid_file);
         if result.is_err() {
             force_delete(rt, id, &self.scratch);
         }
         // The pid file is gone already when create failed early.
         let _ = fs::remove_file(&pid_file);
         result
+    }
+
+    fn lifecycle_steps(
+        &self,
+        rt: &Runtime,
+        id: &str,
+        pid_file: &Path,
+    ) -> Result<[Invocation; 3], (Op, Error)> {
+        let bundle = &self.bundles.true_bundle;
+        let create = invoke::invoke(&rt.create(bundle, pid_file, id), &self.scratch, id)
+            .map_err(|e| (Op::Create, e))?;
+        let start = invoke::invoke(&rt.start(id), &self.scratch, id).map_err(|e| (Op::Start, e))?;
+        self.wait_stopped(rt, id, pid_file)
+            .map_err(|e| (Op::Start, e))?;
+        self.settle();
+        let delete = invoke::invoke(&rt.delete(id, false), &self.scratch, id)
+            .map_err(|e| (Op::Delete, e))?;
+        self.settle();
+        Ok([create, start, delete])
     }
 
     /// Waits for the container's init (from the pid file) to end, reaps it
@@ -406,7 +421,10 @@ impl Bench {
             return;
         }
         if !rt.supports_exec() {
-            contender.op(Op::Exec).unsupported = Some(format!("{} has no exec command", rt.name));
+            contender.op(Op::Exec).skipped = Some(Skip::Unsupported(format!(
+                "{} has no exec command",
+                rt.name
+            )));
             return;
         }
         let id = format!("{}-{}-exec", self.prefix, rt.name);

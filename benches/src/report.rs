@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cleanup::Cleanup;
 use crate::host::Host;
-use crate::measure::{Contender, Op, OpRecord, Settings, TraceReport};
+use crate::measure::{Contender, Op, OpRecord, Settings, Skip, TraceReport};
 use crate::runtime::BinaryInfo;
 use crate::stats::{self, Summary, ratio};
 
@@ -62,7 +62,14 @@ pub enum Outcome<T> {
         /// Its message.
         error: String,
     },
-    /// Not measured (unsupported, or not applicable to the floor).
+    /// Not applicable (the floor has only `run`).
+    NotApplicable,
+    /// The runtime lacks the command (`n/a`).
+    Unsupported {
+        /// Why.
+        reason: String,
+    },
+    /// Not measured because an earlier step failed.
     NotMeasured {
         /// Why.
         reason: String,
@@ -154,10 +161,14 @@ pub fn results(
 }
 
 fn op_result(record: &OpRecord, crun: Option<f64>, floor: Option<f64>) -> OpResult {
-    if let Some(reason) = &record.unsupported {
-        return Outcome::NotMeasured {
-            reason: reason.clone(),
-        };
+    match &record.skipped {
+        Some(Skip::NotApplicable) => return Outcome::NotApplicable,
+        Some(Skip::Unsupported(reason)) => {
+            return Outcome::Unsupported {
+                reason: reason.clone(),
+            };
+        }
+        None => {}
     }
     if let Some(error) = &record.error {
         return Outcome::Failed {
@@ -268,6 +279,18 @@ fn latency_table(md: &mut String, r: &Report) {
         table_row(md, &rt.name, &cells);
     }
     md.push('\n');
+    let unsupported: Vec<&str> = r
+        .runtimes
+        .iter()
+        .flat_map(|rt| rt.ops.values())
+        .filter_map(|o| match o {
+            Outcome::Unsupported { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !unsupported.is_empty() {
+        let _ = writeln!(md, "n/a: {}.\n", unsupported.join("; "));
+    }
 }
 
 fn ratio_table(md: &mut String, r: &Report) {
@@ -477,11 +500,9 @@ fn notes(md: &mut String, r: &Report) {
 fn short_outcome<T>(outcome: Option<&Outcome<T>>) -> String {
     match outcome {
         Some(Outcome::Failed { .. }) => "failed (see Failures)".into(),
-        Some(Outcome::NotMeasured { reason }) if reason == "not applicable" => "–".into(),
-        Some(Outcome::NotMeasured { reason }) if reason.contains("no exec") => {
-            "n/a (no exec)".into()
-        }
+        Some(Outcome::Unsupported { .. }) => "n/a".into(),
         Some(Outcome::NotMeasured { .. }) => "not measured".into(),
+        Some(Outcome::NotApplicable) => "–".into(),
         Some(Outcome::Measured(_)) | None => "–".into(),
     }
 }
