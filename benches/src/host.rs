@@ -144,3 +144,38 @@ pub fn hugetlb_workaround(apply: bool) -> Result<String> {
          (crun 1.8.1 refuses hybrid hosts otherwise); left mounted"
     ))
 }
+
+/// The first three fields of `/proc/loadavg` (1, 5 and 15 minutes).
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A note with the load before and after the run, saying the timings are
+/// noisy when the 1-minute load was at least half the cores at either end
+/// (other work competed for the CPUs).
+pub fn load_note(before: &str, after: &str) -> Vec<String> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let one_minute = |load: &str| -> f64 {
+        load.split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let busy = one_minute(before).max(one_minute(after)) >= cores / 2.0;
+    let mut notes = vec![format!(
+        "load average (1, 5, 15 min) before the run: {before}; after: {after}"
+    )];
+    if busy {
+        notes.push(
+            "the machine was busy with other work during the run: absolute times are noisy; \
+             the interleaving keeps the ratios fair"
+                .to_owned(),
+        );
+    }
+    notes
+}
