@@ -173,7 +173,8 @@ pub fn load_note(before: &str, after: &str) -> Vec<String> {
     if busy {
         notes.push(
             "the machine was busy with other work during the run: absolute times are noisy; \
-             the interleaving keeps the ratios fair"
+             interleaving spreads the disturbance over all contenders alike, so ratios hold \
+             better than absolute times"
                 .to_owned(),
         );
     }
