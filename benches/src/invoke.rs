@@ -40,6 +40,8 @@ pub struct Invocation {
     pub elapsed: Duration,
     /// Peak RSS (`ru_maxrss`) in KiB.
     pub max_rss_kib: u64,
+    /// User + system CPU time (`ru_utime + ru_stime`).
+    pub cpu: Duration,
     /// What it printed on stdout.
     pub stdout: String,
     /// What it printed on stderr.
@@ -107,6 +109,7 @@ impl Running {
             WaitStatus::Exited(_, 0) => Ok(Invocation {
                 elapsed,
                 max_rss_kib: reaped.max_rss_kib,
+                cpu: reaped.cpu,
                 stdout,
                 stderr,
             }),

@@ -94,6 +94,8 @@ pub struct OpRecord {
     pub ms: Vec<f64>,
     /// Peak RSS in KiB.
     pub rss_kib: Vec<f64>,
+    /// CPU time (user + system) in ms.
+    pub cpu_ms: Vec<f64>,
     /// The first failure; no more samples are taken after it.
     pub error: Option<String>,
     /// Why the operation is not measured at all.
@@ -105,6 +107,7 @@ impl OpRecord {
         if keep {
             self.ms.push(invocation.elapsed.as_secs_f64() * 1000.0);
             self.rss_kib.push(invocation.max_rss_kib as f64);
+            self.cpu_ms.push(invocation.cpu.as_secs_f64() * 1000.0);
         }
     }
 

@@ -83,10 +83,14 @@ pub struct Latency {
     pub ms: Summary,
     /// Peak RSS of the invocation, KiB.
     pub peak_rss_kib: Summary,
+    /// CPU time (user + system) of the invocation and what it waited for, ms.
+    pub cpu_ms: Summary,
     /// Median ÷ crun's median of the same operation.
     pub ratio_to_crun: Option<f64>,
     /// Median ÷ the floor's `run` median (`run` only).
     pub ratio_to_floor: Option<f64>,
+    /// CPU time median ÷ crun's.
+    pub cpu_ratio_to_crun: Option<f64>,
     /// Every measured sample, ms, in order.
     pub samples_ms: Vec<f64>,
 }
@@ -115,13 +119,11 @@ pub fn results(
     binaries: &[Result<BinaryInfo, String>],
     concurrency: usize,
 ) -> Vec<RuntimeResult> {
-    let median_of = |name: &str, op: Op| {
+    let record_of = |name: &str, op: Op| {
         contenders
             .iter()
             .find(|c| c.runtime.name == name)
             .and_then(|c| c.ops.get(&op))
-            .and_then(|r| stats::summarize(&r.ms))
-            .map(|s| s.median)
     };
     let round_median = |name: &str| {
         contenders
@@ -138,12 +140,8 @@ pub fn results(
                 .ops
                 .iter()
                 .map(|(op, record)| {
-                    let crun = median_of("crun", *op);
-                    let floor = if *op == Op::Run {
-                        median_of("floor", Op::Run)
-                    } else {
-                        None
-                    };
+                    let crun = record_of("crun", *op);
+                    let floor = record_of("floor", Op::Run).filter(|_| *op == Op::Run);
                     (*op, op_result(record, crun, floor))
                 })
                 .collect();
@@ -160,7 +158,22 @@ pub fn results(
         .collect()
 }
 
-fn op_result(record: &OpRecord, crun: Option<f64>, floor: Option<f64>) -> OpResult {
+fn wall(r: &OpRecord) -> &[f64] {
+    &r.ms
+}
+
+fn cpu(r: &OpRecord) -> &[f64] {
+    &r.cpu_ms
+}
+
+/// The median of `samples` of `record`, when it has any.
+fn median(record: Option<&OpRecord>, samples: fn(&OpRecord) -> &[f64]) -> Option<f64> {
+    record
+        .and_then(|r| stats::summarize(samples(r)))
+        .map(|s| s.median)
+}
+
+fn op_result(record: &OpRecord, crun: Option<&OpRecord>, floor: Option<&OpRecord>) -> OpResult {
     match &record.skipped {
         Some(Skip::NotApplicable) => return Outcome::NotApplicable,
         Some(Skip::Unsupported(reason)) => {
@@ -178,12 +191,15 @@ fn op_result(record: &OpRecord, crun: Option<f64>, floor: Option<f64>) -> OpResu
     match (
         stats::summarize(&record.ms),
         stats::summarize(&record.rss_kib),
+        stats::summarize(&record.cpu_ms),
     ) {
-        (Some(ms), Some(peak_rss_kib)) => Outcome::Measured(Latency {
+        (Some(ms), Some(peak_rss_kib), Some(cpu_ms)) => Outcome::Measured(Latency {
             ms,
             peak_rss_kib,
-            ratio_to_crun: crun.and_then(|c| ratio(ms.median, c)),
-            ratio_to_floor: floor.and_then(|f| ratio(ms.median, f)),
+            cpu_ms,
+            ratio_to_crun: median(crun, wall).and_then(|c| ratio(ms.median, c)),
+            ratio_to_floor: median(floor, wall).and_then(|f| ratio(ms.median, f)),
+            cpu_ratio_to_crun: median(crun, cpu).and_then(|c| ratio(cpu_ms.median, c)),
             samples_ms: record.ms.clone(),
         }),
         _ => Outcome::NotMeasured {
@@ -223,6 +239,7 @@ pub fn markdown(report: &Report) -> String {
     header(&mut md, report);
     latency_table(&mut md, report);
     ratio_table(&mut md, report);
+    cpu_table(&mut md, report);
     throughput_table(&mut md, report);
     resources_table(&mut md, report);
     trace_section(&mut md, report);
@@ -319,6 +336,27 @@ fn ratio_table(md: &mut String, r: &Report) {
             Outcome::Measured(t) => times(t.ratio_to_crun),
             other => short_outcome(Some(other)),
         });
+        table_row(md, &rt.name, &cells);
+    }
+    md.push('\n');
+}
+
+fn cpu_table(md: &mut String, r: &Report) {
+    md.push_str(
+        "## CPU time, ms (user + sys of the runtime and what it waited for): median (×crun)\n\n\
+         Less disturbed by other load than wall time.\n\n",
+    );
+    table_head(md, "runtime", &Op::ALL.map(Op::name));
+    for rt in &r.runtimes {
+        let cells: Vec<String> = Op::ALL
+            .iter()
+            .map(|op| match rt.ops.get(op) {
+                Some(Outcome::Measured(l)) => {
+                    format!("{:.2} ({})", l.cpu_ms.median, times(l.cpu_ratio_to_crun))
+                }
+                other => short_outcome(other),
+            })
+            .collect();
         table_row(md, &rt.name, &cells);
     }
     md.push('\n');

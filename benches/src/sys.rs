@@ -15,6 +15,9 @@ pub struct Reaped {
     /// Its peak resident set size in KiB (`ru_maxrss`), the largest of the
     /// child itself and the descendants it waited for.
     pub max_rss_kib: u64,
+    /// User plus system CPU time of the child and the descendants it
+    /// waited for.
+    pub cpu: std::time::Duration,
 }
 
 /// Waits for the child `pid` to end and returns its status and peak RSS.
@@ -36,10 +39,18 @@ pub fn wait4(pid: Pid) -> Result<Reaped, Errno> {
     }
     let status = WaitStatus::from_raw(pid, raw_status)?;
     let max_rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    let cpu = duration(usage.ru_utime) + duration(usage.ru_stime);
     Ok(Reaped {
         status,
         max_rss_kib,
+        cpu,
     })
+}
+
+fn duration(tv: libc::timeval) -> std::time::Duration {
+    let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
+    let micros = u32::try_from(tv.tv_usec).unwrap_or(0);
+    std::time::Duration::from_secs(secs) + std::time::Duration::from_micros(u64::from(micros))
 }
 
 /// `pidfd_open(pid, 0)`: a descriptor that polls readable once `pid` ends.
