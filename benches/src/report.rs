@@ -284,15 +284,9 @@ fn latency_table(md: &mut String, r: &Report) {
     md.push_str("## Lifecycle latency, ms: median [min – max]\n\n");
     table_head(md, "runtime", &Op::ALL.map(Op::name));
     for rt in &r.runtimes {
-        let cells: Vec<String> = Op::ALL
-            .iter()
-            .map(|op| match rt.ops.get(op) {
-                Some(Outcome::Measured(l)) => {
-                    format!("{:.2} [{:.2} – {:.2}]", l.ms.median, l.ms.min, l.ms.max)
-                }
-                other => short_outcome(other),
-            })
-            .collect();
+        let cells = op_cells(rt, |l| {
+            format!("{:.2} [{:.2} – {:.2}]", l.ms.median, l.ms.min, l.ms.max)
+        });
         table_row(md, &rt.name, &cells);
     }
     md.push('\n');
@@ -321,13 +315,7 @@ fn ratio_table(md: &mut String, r: &Report) {
     let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
     table_head(md, "runtime", &heads);
     for rt in &r.runtimes {
-        let mut cells: Vec<String> = Op::ALL
-            .iter()
-            .map(|op| match rt.ops.get(op) {
-                Some(Outcome::Measured(l)) => times(l.ratio_to_crun),
-                other => short_outcome(other),
-            })
-            .collect();
+        let mut cells = op_cells(rt, |l| times(l.ratio_to_crun));
         cells.push(match rt.ops.get(&Op::Run) {
             Some(Outcome::Measured(l)) => times(l.ratio_to_floor),
             other => short_outcome(other),
@@ -348,18 +336,23 @@ fn cpu_table(md: &mut String, r: &Report) {
     );
     table_head(md, "runtime", &Op::ALL.map(Op::name));
     for rt in &r.runtimes {
-        let cells: Vec<String> = Op::ALL
-            .iter()
-            .map(|op| match rt.ops.get(op) {
-                Some(Outcome::Measured(l)) => {
-                    format!("{:.2} ({})", l.cpu_ms.median, times(l.cpu_ratio_to_crun))
-                }
-                other => short_outcome(other),
-            })
-            .collect();
+        let cells = op_cells(rt, |l| {
+            format!("{:.2} ({})", l.cpu_ms.median, times(l.cpu_ratio_to_crun))
+        });
         table_row(md, &rt.name, &cells);
     }
     md.push('\n');
+}
+
+/// One cell per operation: `cell` of a measured one, else its short outcome.
+fn op_cells(rt: &RuntimeResult, cell: impl Fn(&Latency) -> String) -> Vec<String> {
+    Op::ALL
+        .iter()
+        .map(|op| match rt.ops.get(op) {
+            Some(Outcome::Measured(l)) => cell(l),
+            other => short_outcome(other),
+        })
+        .collect()
 }
 
 fn throughput_table(md: &mut String, r: &Report) {
@@ -433,9 +426,8 @@ fn resources_table(md: &mut String, r: &Report) {
                 "–".into(),
             ],
         };
-        cells.extend(Op::ALL.iter().map(|op| match rt.ops.get(op) {
-            Some(Outcome::Measured(l)) => format!("{:.1}", l.peak_rss_kib.median / 1024.0),
-            other => short_outcome(other),
+        cells.extend(op_cells(rt, |l| {
+            format!("{:.1}", l.peak_rss_kib.median / 1024.0)
         }));
         table_row(md, &rt.name, &cells);
     }
