@@ -173,8 +173,17 @@ pub struct TraceCommand {
     pub command: String,
     /// Traced invocations.
     pub invocations: usize,
-    /// Each phase's time in µs, in the order gorae printed them.
-    pub phases: Vec<(String, Summary)>,
+    /// Each phase, in the order gorae printed them.
+    pub phases: Vec<PhaseTime>,
+}
+
+/// One phase's time over the traced invocations.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTime {
+    /// The phase's name as gorae prints it.
+    pub phase: String,
+    /// Its time in µs.
+    pub us: Summary,
 }
 
 /// What `gorae --trace` gave.
@@ -198,7 +207,7 @@ pub struct Bench {
     pub bundles: Bundles,
     /// Where pid files and the invocations' output go.
     pub scratch: PathBuf,
-    /// Prefix of every container id (`gb<pid>`), so leftovers are ours.
+    /// Prefix of every container id (`gbench<pid>`), so leftovers are ours.
     pub prefix: String,
 }
 
@@ -533,7 +542,7 @@ fn summarize_phases(op: Op, runs: &[Vec<(String, f64)>]) -> TraceCommand {
                 .filter(|(p, _)| *p == phase)
                 .map(|(_, us)| *us)
                 .collect();
-            stats::summarize(&values).map(|s| (phase, s))
+            stats::summarize(&values).map(|us| PhaseTime { phase, us })
         })
         .collect();
     TraceCommand {
@@ -601,9 +610,9 @@ mod tests {
             vec![("load".to_owned(), 30.0), ("exec".to_owned(), 5.0)],
         ];
         let cmd = summarize_phases(Op::Create, &runs);
-        let names: Vec<&str> = cmd.phases.iter().map(|(p, _)| p.as_str()).collect();
+        let names: Vec<&str> = cmd.phases.iter().map(|p| p.phase.as_str()).collect();
         assert_eq!(names, ["load", "clone", "exec"]);
-        assert_eq!(cmd.phases[0].1.median, 20.0);
+        assert_eq!(cmd.phases[0].us.median, 20.0);
         assert_eq!(cmd.invocations, 2);
     }
 }

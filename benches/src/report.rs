@@ -444,9 +444,9 @@ fn trace_section(md: &mut String, r: &Report) {
     }
     md.push_str("## gorae phases (`gorae --trace`), µs: median [min – max]\n\n");
     let mut phases: Vec<&str> = Vec::new();
-    for (phase, _) in trace.commands.iter().flat_map(|c| &c.phases) {
-        if !phases.contains(&phase.as_str()) {
-            phases.push(phase);
+    for time in trace.commands.iter().flat_map(|c| &c.phases) {
+        if !phases.contains(&time.phase.as_str()) {
+            phases.push(&time.phase);
         }
     }
     let heads: Vec<String> = trace
@@ -460,8 +460,8 @@ fn trace_section(md: &mut String, r: &Report) {
         let cells: Vec<String> = trace
             .commands
             .iter()
-            .map(|c| match c.phases.iter().find(|(p, _)| p == phase) {
-                Some((_, s)) => format!("{:.0} [{:.0} – {:.0}]", s.median, s.min, s.max),
+            .map(|c| match c.phases.iter().find(|t| t.phase == *phase) {
+                Some(t) => format!("{:.0} [{:.0} – {:.0}]", t.us.median, t.us.min, t.us.max),
                 None => "–".into(),
             })
             .collect();
@@ -470,7 +470,7 @@ fn trace_section(md: &mut String, r: &Report) {
     let sums: Vec<String> = trace
         .commands
         .iter()
-        .map(|c| format!("{:.0}", c.phases.iter().map(|(_, s)| s.median).sum::<f64>()))
+        .map(|c| format!("{:.0}", c.phases.iter().map(|t| t.us.median).sum::<f64>()))
         .collect();
     table_row(md, "sum of medians", &sums);
     let gorae = r.runtimes.iter().find(|rt| rt.name == "gorae");
