@@ -131,8 +131,9 @@ impl BenchArgs {
     }
 }
 
-/// The whole run. Exits non-zero only when gorae itself failed or something
-/// was left behind; other runtimes' failures are results.
+/// The whole run. Exits non-zero only when gorae itself failed, something
+/// was left behind or the run was interrupted; other runtimes' failures are
+/// results.
 fn bench(args: &BenchArgs) -> Result<ExitCode> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::Setup(
@@ -142,6 +143,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
     // Like a shim: detached containers' inits are reparented to us.
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| Error::sys("prctl PR_SET_CHILD_SUBREAPER", "gorae-bench", e))?;
+    sys::catch_interrupts().map_err(|e| Error::sys("sigaction", "SIGINT, SIGTERM", e))?;
     let hugetlb_workaround = host::hugetlb_workaround(args.mount_hugetlb_v1)?;
     let template = std::env::temp_dir().join("gorae-bench.XXXXXX");
     let work = nix::unistd::mkdtemp(&template)
@@ -161,6 +163,9 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
         .map(|rt| rt.binary_info().map_err(|e| e.to_string()))
         .collect();
     let load_after = host::load_average();
+    if sys::interrupted() {
+        notes.push("INTERRUPTED (SIGINT or SIGTERM): the run stopped early".into());
+    }
     notes.extend(host::load_note(&load_before, &load_after));
     notes.extend(standing_notes());
     let report = Report {
@@ -269,7 +274,8 @@ fn standing_notes() -> Vec<String> {
     ]
 }
 
-/// Failure only when gorae failed an operation or something was left.
+/// Failure only when gorae failed an operation, something was left, or the
+/// run was interrupted.
 fn exit_code(report: &Report) -> ExitCode {
     let gorae_failed = report
         .runtimes
@@ -279,7 +285,7 @@ fn exit_code(report: &Report) -> ExitCode {
             r.ops.values().any(|o| matches!(o, Outcome::Failed { .. }))
                 || matches!(r.throughput, Outcome::Failed { .. })
         });
-    if gorae_failed || !report.cleanup.leftovers.is_empty() {
+    if gorae_failed || !report.cleanup.leftovers.is_empty() || sys::interrupted() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::invoke::{self, Invocation, Running};
 use crate::runtime::Runtime;
 use crate::stats::{self, Summary};
+use crate::sys;
 use crate::trace;
 
 /// How long a started container may take to stop, and `state` to say so.
@@ -220,6 +221,9 @@ impl Bench {
         }
         let total = self.settings.warmup + self.settings.iterations;
         for i in 0..total {
+            if sys::interrupted() {
+                break;
+            }
             let keep = i >= self.settings.warmup;
             for contender in contenders.iter_mut() {
                 self.run_once(contender, i, keep);
@@ -240,6 +244,9 @@ impl Bench {
     pub fn throughput(&self, contenders: &mut [Contender]) {
         let total = self.settings.warmup_rounds + self.settings.rounds;
         for round in 0..total {
+            if sys::interrupted() {
+                break;
+            }
             for contender in contenders.iter_mut() {
                 let run_ok = contender
                     .ops
@@ -296,6 +303,9 @@ impl Bench {
         }
         let mut samples: BTreeMap<Op, Vec<Vec<(String, f64)>>> = BTreeMap::new();
         for i in 0..self.settings.trace_iterations {
+            if sys::interrupted() {
+                break;
+            }
             let id = format!("{}-trace-r{i}", self.prefix);
             if let Ok(inv) = invoke::invoke(
                 &traced.run(&self.bundles.true_bundle, &id),

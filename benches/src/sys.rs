@@ -2,8 +2,10 @@
 //! block of the crate lives here, each with the reason it is sound.
 
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::{ForkResult, Pid};
 
@@ -74,4 +76,32 @@ pub fn fork_single_threaded() -> Result<ForkResult, Errno> {
     // SAFETY: `gorae-bench floor` is single-threaded (see above), so no lock
     // can be held by a thread that does not exist in the child.
     unsafe { nix::unistd::fork() }
+}
+
+/// Set by SIGINT or SIGTERM.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Turns SIGINT and SIGTERM into a flag ([`interrupted`]) so that the bench
+/// stops between measurements and still cleans up.
+pub fn catch_interrupts() -> Result<(), Errno> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; the old action is not needed.
+        unsafe { sigaction(signal, &action) }?;
+    }
+    Ok(())
+}
+
+/// Whether SIGINT or SIGTERM arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
 }
