@@ -133,9 +133,9 @@ pub fn root_and_args(dir: &Path) -> Result<(PathBuf, Vec<String>)> {
     let path = dir.join("config.json");
     let text = fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
     let value: Value = serde_json::from_str(&text)?;
-    let bad = |problem: &str| Error::Output {
-        command: path.display().to_string(),
-        problem: problem.to_owned(),
+    let bad = |problem| Error::Bundle {
+        path: path.clone(),
+        problem,
     };
     let root = value["root"]["path"]
         .as_str()

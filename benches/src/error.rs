@@ -67,9 +67,17 @@ pub enum Error {
         /// How long.
         seconds: u64,
     },
-    /// The results could not be serialized.
-    #[error("serialize the JSON report: {0}")]
+    /// JSON could not be parsed (a bundle's config) or written (the report).
+    #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A bundle's `config.json` lacks what the floor needs.
+    #[error("{path}: {problem}")]
+    Bundle {
+        /// The config file.
+        path: PathBuf,
+        /// What is missing or wrong.
+        problem: &'static str,
+    },
     /// The setup is unusable (missing program, not root, ...).
     #[error("{0}")]
     Setup(String),
