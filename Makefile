@@ -97,3 +97,20 @@ conformance-rt: release
 	echo "conformance-rt: $$(grep -cE '^ok' $(abspath target/conformance/runtime-tools.tap)) ok, $$(grep -cE '^not ok' $(abspath target/conformance/runtime-tools.tap)) not ok (TAP in target/conformance/runtime-tools.tap)"; \
 	grep -E '^not ok' $(abspath target/conformance/runtime-tools.tap) && status=1; \
 	exit $$status
+
+# Benchmarks (benches/README.md): gorae, crun, runc (and youki when on PATH)
+# side by side, and the floor. `bench` mounts a hugetlb v1 hierarchy on a
+# hybrid cgroup host so that crun 1.8.1 runs (benchmark machines only);
+# `bench-quick` changes nothing on the host and never fails on a timing.
+BENCH := target/release/gorae-bench
+.PHONY: bench bench-quick
+
+bench: deps
+	@benches/deps.sh
+	$(CARGO) build --release -p gorae -p gorae-bench
+	$(BENCH) --mount-hugetlb-v1 --json target/bench.json
+
+bench-quick: deps
+	@benches/deps.sh
+	$(CARGO) build --release -p gorae -p gorae-bench
+	$(BENCH) --quick --json target/bench-quick.json
