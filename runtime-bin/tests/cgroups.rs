@@ -297,3 +297,47 @@ fn the_cgroup_mount_shows_the_containers_own_cgroup_even_in_a_user_namespace() {
     );
     assert_eq!(lab.output("u"), "67108864\n0\n40\n");
 }
+
+#[test]
+fn a_memory_limit_oom_kills_and_events_reports_it() {
+    // dd allocates a 64 MiB buffer for one block: over the 32 MiB limit.
+    let (lab, _) = running(
+        "oomevents",
+        &[
+            "sh",
+            "-c",
+            "touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 30",
+        ],
+        json!({"memory": {"limit": 33554432}}),
+    );
+    let out = lab.dir.join("events.out");
+    let mut events = std::process::Command::new(common::GORAE)
+        .arg("--root")
+        .arg(&lab.root)
+        .args(["events", "--interval", "1s", "c"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(lab.rootfs().join("tmp/go"), "").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = String::new();
+    while std::time::Instant::now() < deadline {
+        seen = std::fs::read_to_string(&out).unwrap_or_default();
+        if seen.contains("\"oom\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    let oom: Vec<Value> = seen
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "oom")
+        .collect();
+    assert!(!oom.is_empty(), "no oom event in {seen:?}");
+    assert_eq!(oom[0]["id"], "c");
+    lab.gorae(&["delete", "--force", "c"]).expect_ok();
+    lab.assert_nothing_left("c");
+}
