@@ -21,9 +21,14 @@ deps:
 demo: deps release
 	@scripts/demo.sh $(GORAE)
 
-# Every test on the real kernel, then a check that nothing was left behind.
-test: deps
+# Every test on the real kernel: unit and integration tests, the
+# conformance suite against gorae (failing on any check that is not a
+# known, documented failure), the real engines, then a check that nothing
+# was left behind.
+test: deps release conformance-build
 	$(CARGO) test --workspace
+	@scripts/conformance-check.sh $(CONFORMANCE_BIN)/gorae-conformance
+	@$(MAKE) --no-print-directory test-e2e
 	@scripts/leak-check.sh
 
 leak-check:

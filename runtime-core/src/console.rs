@@ -15,6 +15,30 @@ use crate::sys;
 pub(crate) struct Console {
     /// `process.consoleSize` as (rows, cols).
     pub size: Option<(u16, u16)>,
+    /// Bind the pty onto `/dev/console` (the container's own process; an
+    /// exec'd process does not take over the container's console).
+    pub bind_dev_console: bool,
+}
+
+/// `/dev/console` becomes the pty, as the spec's default devices say: the
+/// file is made inside the root (never through a symlink out of it) and
+/// the peer is bound from its fd, not from a `/dev/pts` path a container
+/// could race (CVE-2025-52565).
+fn bind_dev_console(root: BorrowedFd<'_>, peer: BorrowedFd<'_>) -> Result<(), Errno> {
+    let target = sys::openat2_in_root(
+        root,
+        c"dev/console",
+        libc::O_CREAT | libc::O_RDONLY | libc::O_NOFOLLOW,
+        libc::RESOLVE_NO_SYMLINKS,
+    )?;
+    let none: Option<&std::ffi::CStr> = None;
+    nix::mount::mount(
+        Some(crate::mounts::FdPath::new(peer).as_cstr()),
+        crate::mounts::FdPath::new(target.as_fd()).as_cstr(),
+        none,
+        nix::mount::MsFlags::MS_BIND,
+        none,
+    )
 }
 
 /// In the init, inside the container (root `root`): creates the pty, sends
@@ -29,6 +53,9 @@ pub(crate) fn setup(
     let peer = sys::pty_peer(master.as_fd())?;
     if let Some((rows, cols)) = console.size {
         sys::set_winsize(peer.as_fd(), rows, cols)?;
+    }
+    if console.bind_dev_console {
+        bind_dev_console(root, peer.as_fd())?;
     }
     sys::send_with_fd(socket, b"/dev/ptmx", Some(master.as_fd()))?;
     // The stdio copies are not close-on-exec; `peer` and `master` are and

@@ -304,6 +304,7 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
                 .console_size()
                 .as_ref()
                 .map(|b| (b.height() as u16, b.width() as u16)),
+            bind_dev_console: true,
         },
     };
     let warnings = unknown_caps

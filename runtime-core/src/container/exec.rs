@@ -259,6 +259,7 @@ fn prepare(spec: &Spec, process: Process, init_pid: i32) -> Result<ExecPlan> {
                 .console_size()
                 .as_ref()
                 .map(|b| (b.height() as u16, b.width() as u16)),
+            bind_dev_console: false,
         },
         create_container_hooks: Vec::new(),
         start_container_hooks: Vec::new(),
