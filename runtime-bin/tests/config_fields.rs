@@ -332,3 +332,20 @@ fn tmpcopyup_fills_the_tmpfs_with_the_directorys_contents() {
         "the write reached the image"
     );
 }
+
+#[test]
+fn listed_host_devices_like_a_privileged_engines_keep_ptmx_on_the_containers_devpts() {
+    // podman --privileged lists every host device, /dev/ptmx and /dev/null
+    // among them.
+    let lab = lab(
+        "privdevices",
+        "readlink /dev/ptmx; stat -c '%t:%T' /dev/null",
+    );
+    lab.edit_config(|c| {
+        c["linux"]["devices"] = json!([
+            {"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2, "fileMode": 0o666},
+            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666}
+        ]);
+    });
+    assert_eq!(lab.output("p"), "pts/ptmx\n1:3\n");
+}

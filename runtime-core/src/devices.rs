@@ -222,7 +222,6 @@ fn make_one(root: BorrowedFd<'_>, d: &Configured, in_user_ns: bool) -> Result<()
 pub(crate) fn create_defaults(
     root: BorrowedFd<'_>,
     in_user_ns: bool,
-    dev_core: bool,
 ) -> Result<(), (&'static CStr, Errno)> {
     let dev = resolve(root, c"dev").map_err(|e| (c"/dev", e))?;
     for d in &DEFAULT {
@@ -243,8 +242,27 @@ pub(crate) fn create_defaults(
         };
         made.map_err(|e| (d.name, e))?;
     }
+    Ok(())
+}
+
+/// The standard `/dev` symlinks, made after every device node: `/dev/ptmx`
+/// always becomes `pts/ptmx` (the container's own devpts), even where a
+/// configured device (a privileged engine lists the host's ptmx) put a
+/// node, as runc does.
+pub(crate) fn create_symlinks(
+    root: BorrowedFd<'_>,
+    dev_core: bool,
+) -> Result<(), (&'static CStr, Errno)> {
+    let dev = resolve(root, c"dev").map_err(|e| (c"/dev", e))?;
     let core = dev_core.then_some((c"core", c"/proc/kcore"));
     for (name, target) in SYMLINKS.into_iter().chain(core) {
+        if name == c"ptmx" {
+            match nix::unistd::unlinkat(dev.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+            {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err((name, e)),
+            }
+        }
         match symlinkat(target, dev.as_fd(), name) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err((name, e)),

@@ -418,7 +418,7 @@ fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure>
         })?;
     }
     if plan.populate_dev {
-        devices::create_defaults(root.as_fd(), plan.namespaces.new_user(), plan.dev_core).map_err(
+        devices::create_defaults(root.as_fd(), plan.namespaces.new_user()).map_err(
             |(name, errno)| {
                 let index = devices::DEFAULT
                     .iter()
@@ -430,6 +430,10 @@ fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure>
     }
     devices::create_configured(root.as_fd(), &plan.devices, plan.namespaces.new_user())
         .map_err(|(i, e)| fail(Step::ConfiguredDevice, i)(e))?;
+    if plan.populate_dev {
+        devices::create_symlinks(root.as_fd(), plan.dev_core)
+            .map_err(|(_, errno)| fail(Step::Device, devices::DEFAULT.len())(errno))?;
+    }
     if !plan.create_container_hooks.is_empty() {
         run_hooks(plan, channel, Step::CreateContainerHook)?;
     }
