@@ -265,8 +265,8 @@ fn standing_notes() -> Vec<String> {
         "peak RSS is wait4's ru_maxrss: the largest of the runtime process and the descendants \
          it waited for (e.g. runc's `runc init` stages), not a detached container's init"
             .into(),
-        "gorae does not create cgroups yet (issue 5); runc and crun create and remove a cgroup per \
-         container in every hierarchy, which is part of their times"
+        "gorae, runc and crun each create and remove a cgroup per container in every hierarchy, \
+         which is part of their times"
             .into(),
         "floor = `gorae-bench floor`: unshare(pid|net|ipc|uts|mount) + fork + rbind of the rootfs + \
          pivot_root + execve of /bin/true; no /proc, /dev or other mounts, no cgroups, no state"
