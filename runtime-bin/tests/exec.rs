@@ -1,16 +1,15 @@
 //! `gorae exec` into real running containers, each flag checked from inside
 //! the exec'd process, and the pty handed over `--console-socket`.
-#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
 use common::Lab;
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use serde_json::json;
 
 /// A running container `c` whose init sleeps.
@@ -194,32 +193,10 @@ fn exec_with_a_tty_needs_a_console_socket() {
     lab.gorae(&["delete", "--force", "c"]).expect_ok();
 }
 
-/// Accepts one connection and receives the pty master sent on it.
+/// Receives the pty master and the name it was sent with.
 fn receive_master(listener: &UnixListener) -> (String, OwnedFd) {
-    let (stream, _) = listener.accept().unwrap();
-    let mut name = [0u8; 64];
-    let mut iov = [IoSliceMut::new(&mut name)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("no pty master sent");
-    let len = msg.bytes;
-    // SAFETY: SCM_RIGHTS gave this process the fd; we own it.
-    (String::from_utf8_lossy(&name[..len]).into_owned(), unsafe {
-        OwnedFd::from_raw_fd(fd)
-    })
+    let (name, fd) = common::receive_fd(listener);
+    (String::from_utf8_lossy(&name).into_owned(), fd)
 }
 
 /// Reads from the pty master until `needle` shows up (10 s at most).

@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 
 use common::Lab;
 use gorae_seccomp::engine_profile::{KernelVersion, Target, to_oci};
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use oci_spec::runtime::Arch;
 use serde_json::{Value, json};
 
@@ -194,29 +192,8 @@ fn invalid_profiles_are_refused_naming_the_field() {
 
 /// Receives the container process state and the listener fd.
 fn receive(listener: &UnixListener) -> (Value, OwnedFd) {
-    let (stream, _) = listener.accept().unwrap();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("no listener fd");
-    let len = msg.bytes;
-    // SAFETY: SCM_RIGHTS installed this fd in our process; we own it now.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    (serde_json::from_slice(&buf[..len]).unwrap(), fd)
+    let (json, fd) = common::receive_fd(listener);
+    (serde_json::from_slice(&json).unwrap(), fd)
 }
 
 /// Answers the next notification with `-error`, returning its syscall number.

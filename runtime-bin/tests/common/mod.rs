@@ -5,7 +5,7 @@
 //! host's `busybox-static`) and scratch files. Dropping it force-deletes
 //! its containers and removes the directory, so tests run in parallel and
 //! leave nothing behind; `make test` checks that afterwards.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unsafe_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -359,4 +359,33 @@ impl Drop for Lab {
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Accepts one connection on `listener` and receives the message and the
+/// fd sent on it with SCM_RIGHTS (a pty master, a seccomp listener).
+pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    let (stream, _) = listener.accept().unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("no fd sent");
+    let len = msg.bytes;
+    buf.truncate(len);
+    // SAFETY: SCM_RIGHTS installed this fd in our process; we own it now.
+    (buf, unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
