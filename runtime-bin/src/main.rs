@@ -37,6 +37,10 @@ struct Cli {
     /// Print the version of gorae and of the OCI runtime spec.
     #[arg(short = 'v', long)]
     version: bool,
+    /// Print how long each phase of create, start and delete takes, as
+    /// `trace: <phase> <microseconds>us` lines on stderr.
+    #[arg(long, global = true)]
+    trace: bool,
     /// Use systemd for cgroups (refused on hosts without systemd).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
@@ -213,7 +217,11 @@ fn main() -> ExitCode {
 fn execute(cli: &Cli, logger: &std::sync::Arc<Logger>) -> Result<u8, String> {
     let sink = std::sync::Arc::clone(logger);
     let root = cli.root.clone().unwrap_or_else(gorae_core::default_root);
-    let runtime = Runtime::new(root).on_warning(move |w| sink.warn(w));
+    let mut runtime = Runtime::new(root).on_warning(move |w| sink.warn(w));
+    if cli.trace {
+        runtime =
+            runtime.on_trace(|phase, took| eprintln!("trace: {phase} {}us", took.as_micros()));
+    }
     let text = |e: gorae_core::Error| e.to_string();
     let Some(command) = &cli.command else {
         if cli.version {

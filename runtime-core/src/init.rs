@@ -68,6 +68,9 @@ pub(crate) struct Plan {
     /// Enter the rootfs with `MS_MOVE` + `chroot` instead of `pivot_root`
     /// (`--no-pivot`, for a rootfs on ramfs).
     pub no_pivot: bool,
+    /// `<dir>/tasks` of the container's cgroup in each v1 hierarchy: the
+    /// init moves itself there first thing (see `container::spawn`).
+    pub cgroup_tasks: Vec<std::ffi::CString>,
     /// `linux.devices[]`.
     pub devices: Vec<devices::Configured>,
     /// Add `/dev/core -> /proc/kcore` (the host has a kcore, as runc checks).
@@ -122,9 +125,10 @@ pub(crate) enum Step {
     StartContainerHook,
     Keyring,
     ConfiguredDevice,
+    CgroupJoin,
 }
 
-const STEPS: [Step; 41] = [
+const STEPS: [Step; 42] = [
     Step::WaitParent,
     Step::BecomeRoot,
     Step::Join,
@@ -166,6 +170,7 @@ const STEPS: [Step; 41] = [
     Step::StartContainerHook,
     Step::Keyring,
     Step::ConfiguredDevice,
+    Step::CgroupJoin,
 ];
 
 /// A failed step: which, on which item (mount index, namespace index, ...),
@@ -252,6 +257,7 @@ pub(crate) fn run(plan: &mut Plan, fds: &Fds<'_>) -> ! {
 fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     // If `create` dies, the init dies with it.
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0);
+    join_cgroups(&plan.cgroup_tasks)?;
     scheduling::apply_initial(&plan.scheduling).map_err(scheduling_failure)?;
     enter_namespaces(plan, fds)?;
     if let Some(name) = &plan.session_keyring {
@@ -372,6 +378,24 @@ fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
     }
     for (i, join) in plan.namespaces.joins.iter().enumerate() {
         setns(join.fd.as_fd(), join.kind).map_err(fail(Step::Join, i))?;
+    }
+    Ok(())
+}
+
+/// Moves the init (one thread) into its v1 cgroups by writing "0" to each
+/// `tasks` file: the kernel then skips the global threadgroup lock a
+/// migration by pid takes, which waits for an RCU grace period (~15 ms
+/// here). The unified hierarchy was joined at the clone
+/// (`CLONE_INTO_CGROUP`).
+fn join_cgroups(tasks: &[std::ffi::CString]) -> Result<(), Failure> {
+    for (i, path) in tasks.iter().enumerate() {
+        let fd = nix::fcntl::open(
+            path.as_c_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail(Step::CgroupJoin, i))?;
+        write(fd.as_fd(), b"0").map_err(fail(Step::CgroupJoin, i))?;
     }
     Ok(())
 }

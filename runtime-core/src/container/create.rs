@@ -106,6 +106,7 @@ impl Runtime {
         opts: &CreateOptions,
         console: Option<OwnedFd>,
     ) -> Result<Created> {
+        let mut phases = self.phases("create");
         crate::state::validate_id(id)?;
         check_inherited_fds(opts.preserve_fds + opts.listen_fds)?;
         if opts.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
@@ -119,6 +120,7 @@ impl Runtime {
             add_listen_env(&mut bundle, opts.listen_fds);
         }
         let (mut plan, mut warnings) = prepare(&bundle)?;
+        phases.mark("validate");
         plan.preserve_fds = opts.preserve_fds + opts.listen_fds;
         plan.no_pivot = opts.no_pivot;
         if !opts.no_new_keyring {
@@ -155,7 +157,9 @@ impl Runtime {
             &cgroup_path,
         )?;
         let seccomp = linux.and_then(|l| l.seccomp().as_ref());
+        phases.mark("cgroup-validate");
         let dir = StateDir::reserve(&self.root, id)?;
+        phases.mark("reserve");
         let (cgroup, cgroup_warnings) = match create_cgroup(&hierarchy, &cgroup_path, resources) {
             Ok(created) => created,
             Err(e) => {
@@ -163,6 +167,7 @@ impl Runtime {
                 return Err(e);
             }
         };
+        phases.mark("cgroup");
         warnings.extend(cgroup_warnings.iter().map(|w| w.to_string()));
         warnings.iter().for_each(|w| self.warn(w));
         if let Some(cgroup) = &cgroup {
@@ -210,6 +215,7 @@ impl Runtime {
             opts.pid_file.as_deref(),
             bundle.spec.hooks().as_ref(),
         );
+        phases.mark("init");
         match launched {
             Ok((pid, pidfd)) => Ok(Created {
                 pid,
@@ -297,6 +303,7 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         session_keyring: None,
         preserve_fds: 0,
         no_pivot: false,
+        cgroup_tasks: Vec::new(),
         devices: crate::devices::prepare(spec)?,
         dev_core: std::path::Path::new("/proc/kcore").exists(),
         console: console::Console {

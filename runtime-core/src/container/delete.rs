@@ -16,6 +16,7 @@ impl Runtime {
     /// Deletes container `id`. It must be stopped unless `force`, which
     /// kills its processes and waits for them first.
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let mut phases = self.phases("delete");
         let dir = match StateDir::open(&self.root, id) {
             // As runc: forcing the delete of what is already gone succeeds
             // (podman runs it after every failed create).
@@ -48,13 +49,16 @@ impl Runtime {
                 });
             }
         }
+        phases.mark("stop");
         if let Some(saved) = &saved {
             if let Some(cgroup) = &saved.cgroup {
                 super::cgroups::remove(cgroup, saved.cgroup_is_default)?;
             }
         }
+        phases.mark("cgroup");
         let hooks = dir.load_config().ok().and_then(|c| c.hooks().clone());
         dir.remove()?;
+        phases.mark("state");
         if let Some(saved) = &saved {
             let state = saved.hook_state(Status::Stopped, 0);
             for warning in hooks::run_all(hooks::Kind::Poststop, hooks.as_ref(), &state) {

@@ -267,6 +267,7 @@ fn prepare(spec: &Spec, process: Process, init_pid: i32) -> Result<ExecPlan> {
         session_keyring: None,
         preserve_fds: 0,
         no_pivot: false,
+        cgroup_tasks: Vec::new(),
         devices: Vec::new(),
         dev_core: false,
     };

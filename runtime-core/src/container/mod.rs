@@ -53,12 +53,17 @@ pub fn default_root() -> PathBuf {
 /// Receives the warnings of an operation that goes on despite them.
 pub type WarningSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Receives how long each phase of an operation took (`create.cgroup`,
+/// `create.init`, ...).
+pub type TraceSink = std::sync::Arc<dyn Fn(&str, std::time::Duration) + Send + Sync>;
+
 /// A state root: the directory where gorae keeps its containers' state.
 /// Every operation on a container goes through it.
 #[derive(Clone)]
 pub struct Runtime {
     root: PathBuf,
     warn: Option<WarningSink>,
+    trace: Option<TraceSink>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -75,6 +80,7 @@ impl Runtime {
         Runtime {
             root: root.into(),
             warn: None,
+            trace: None,
         }
     }
 
@@ -83,6 +89,26 @@ impl Runtime {
     pub fn on_warning(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.warn = Some(std::sync::Arc::new(sink));
         self
+    }
+
+    /// Reports the duration of each phase of `create`, `start` and
+    /// `delete` to `sink` (`gorae --trace`).
+    pub fn on_trace(
+        mut self,
+        sink: impl Fn(&str, std::time::Duration) + Send + Sync + 'static,
+    ) -> Self {
+        self.trace = Some(std::sync::Arc::new(sink));
+        self
+    }
+
+    /// A stopwatch for the phases of one operation; reports only when a
+    /// trace sink is set.
+    pub(crate) fn phases(&self, op: &'static str) -> Phases {
+        Phases {
+            op,
+            sink: self.trace.clone(),
+            last: std::time::Instant::now(),
+        }
     }
 
     /// Passes a warning to the sink, if any.
@@ -109,4 +135,22 @@ pub struct Created {
     /// Things gorae ignored from the config, each worth a warning (for
     /// example capabilities the running kernel does not know).
     pub warnings: Vec<String>,
+}
+
+/// Times consecutive phases of one operation for the trace sink.
+pub(crate) struct Phases {
+    op: &'static str,
+    sink: Option<TraceSink>,
+    last: std::time::Instant,
+}
+
+impl Phases {
+    /// Ends the phase called `name` (begun at the previous mark).
+    pub(crate) fn mark(&mut self, name: &str) {
+        if let Some(sink) = &self.sink {
+            let now = std::time::Instant::now();
+            sink(&format!("{}.{name}", self.op), now - self.last);
+            self.last = now;
+        }
+    }
 }

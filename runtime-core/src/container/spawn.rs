@@ -28,6 +28,53 @@ pub(crate) struct Handles<'a> {
     pub close_in_child: &'a [RawFd],
 }
 
+/// How the child gets into the container's cgroup.
+struct Placement {
+    /// The unified directory, for `clone3(CLONE_INTO_CGROUP)`.
+    unified: Option<OwnedFd>,
+    /// v1 directories the parent moves the child into by pid (when the
+    /// child, in a new user namespace, may not write host cgroup files).
+    by_pid: Vec<std::path::PathBuf>,
+}
+
+/// Decides the placement and prepares the init's own v1 joins
+/// (`plan.cgroup_tasks`): writing "0" to `tasks` from the task itself
+/// skips the global lock that a migration by pid takes.
+fn place(plan: &mut Plan, cgroup: Option<&gorae_cgroups::Cgroup>) -> Result<Placement> {
+    plan.cgroup_tasks.clear();
+    let Some(cgroup) = cgroup else {
+        return Ok(Placement {
+            unified: None,
+            by_pid: Vec::new(),
+        });
+    };
+    let unified = cgroup
+        .unified_dir()
+        .map(|dir| {
+            std::fs::File::open(dir)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::io("open", dir, e))
+        })
+        .transpose()?;
+    let v1: Vec<std::path::PathBuf> = cgroup.v1_dirs().values().cloned().collect();
+    if plan.namespaces.new_user() {
+        return Ok(Placement {
+            unified,
+            by_pid: v1,
+        });
+    }
+    for dir in v1 {
+        let tasks = dir.join("tasks");
+        let path = std::ffi::CString::new(tasks.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::invalid("linux.cgroupsPath", "contains a NUL byte"))?;
+        plan.cgroup_tasks.push(path);
+    }
+    Ok(Placement {
+        unified,
+        by_pid: Vec::new(),
+    })
+}
+
 /// Runs in the parent once the child is placed and mapped, before it is
 /// released: the runtime-namespace hooks. Returns the state JSON to send
 /// the child for its own hooks, if it has any.
@@ -79,10 +126,12 @@ pub(crate) fn spawn(
     )
     .map_err(|errno| Error::sys("socketpair", "init channel", errno))?;
     let flags = plan.namespaces.clone_flags();
+    let placement = place(plan, handles.cgroup)?;
     let for_children = namespaces::enter_for_children(&plan.namespaces)?;
+    let into = placement.unified.as_ref().map(|fd| fd.as_raw_fd());
     // SAFETY: the child only runs init::run, which does not allocate, and
     // ends in execve or _exit: it never returns into this function.
-    let cloned = unsafe { sys::clone3(flags, None) };
+    let cloned = unsafe { sys::clone3(flags, into) };
     let (pid, pidfd) = match cloned {
         Err(errno) => {
             for_children.restore()?;
@@ -110,8 +159,9 @@ pub(crate) fn spawn(
         armed: true,
     };
     restored?;
-    if let Some(cgroup) = handles.cgroup {
-        cgroup.add_pid(pid.as_raw())?;
+    for dir in &placement.by_pid {
+        let procs = dir.join("cgroup.procs");
+        fs::write(&procs, pid.to_string()).map_err(|e| Error::io("write", procs, e))?;
     }
     if plan.namespaces.new_user() {
         write_id_maps(pid, &plan.namespaces)?;
@@ -298,6 +348,13 @@ pub(crate) fn describe(plan: &Plan, f: init::Failure) -> Error {
         Step::Seccomp => ("install linux.seccomp", String::new()),
         Step::Console => ("set up the pty for process.terminal", "/dev/ptmx".into()),
         Step::Keyring => ("join a new session keyring", String::new()),
+        Step::CgroupJoin => (
+            "join the cgroup",
+            plan.cgroup_tasks
+                .get(i)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
         Step::ConfiguredDevice => (
             "create linux.devices",
             plan.devices

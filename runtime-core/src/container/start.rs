@@ -18,6 +18,7 @@ use crate::{hooks, sys};
 impl Runtime {
     /// Starts container `id`, which must be `created`.
     pub fn start(&self, id: &str) -> Result<()> {
+        let mut phases = self.phases("start");
         let dir = StateDir::open(&self.root, id)?;
         let saved = dir.load()?;
         let status = dir.status(saved.as_ref());
@@ -65,11 +66,13 @@ impl Runtime {
         if let (Some(fd), Some(path)) = (listener, &saved.listener_path) {
             hand_to_agent(self, &saved, path, fd)?;
         }
+        phases.mark("release");
         let hooks = dir.load_config()?.hooks().clone();
         let state = saved.hook_state(Status::Running, pid);
         for warning in hooks::run_all(hooks::Kind::Poststart, hooks.as_ref(), &state) {
             self.warn(&warning);
         }
+        phases.mark("poststart");
         Ok(())
     }
 }
