@@ -267,3 +267,25 @@ fn a_notify_agent_answers_the_containers_syscall() {
     );
     lab.assert_nothing_left("n");
 }
+
+#[test]
+fn without_no_new_privileges_a_strict_profile_needs_no_syscall_of_gorae() {
+    // Installed early (CAP_SYS_ADMIN is needed without no_new_privs), the
+    // filter must not see gorae's own later steps: close_range and fcntl are
+    // not in this profile (runtime-tools' default profile lacks them too).
+    let lab = lab(
+        "strictearly",
+        "echo ok",
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{
+            "names": ["write", "exit_group", "rt_sigreturn", "brk", "mmap", "munmap", "getpid", "getppid",
+                      "rt_sigaction", "rt_sigprocmask", "execve", "execveat", "arch_prctl", "set_tid_address",
+                      "getuid", "geteuid", "uname", "ioctl", "read", "close", "fstat", "newfstatat", "prctl",
+                      "getcwd", "openat", "mprotect", "setgroups", "setresgid", "setresuid", "capget", "capset",
+                      "accept4", "sendmsg", "recvfrom", "sched_getaffinity", "set_robust_list", "rseq",
+                      "prlimit64", "getrandom", "stat", "access", "faccessat", "faccessat2", "umask",
+                      "chdir", "fchdir", "sigaltstack", "futex", "madvise", "exit"],
+            "action": "SCMP_ACT_ALLOW"}]}),
+    );
+    lab.edit_config(|c| c["process"]["noNewPrivileges"] = json!(false));
+    assert_eq!(lab.output("s"), "ok\n");
+}

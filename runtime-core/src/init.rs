@@ -17,7 +17,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::setns;
-use nix::sys::socket::accept;
+use nix::sys::socket::{SockFlag, accept4};
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::{chdir, fchdir, pivot_root, read, sethostname, write};
 
@@ -126,6 +126,21 @@ pub(crate) enum Step {
     Keyring,
     ConfiguredDevice,
     CgroupJoin,
+}
+
+impl Step {
+    /// What the step does, for a report that reaches `start`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Step::StartContainerHook => "run hooks.startContainer",
+            Step::Affinity => "sched_setaffinity process.execCPUAffinity",
+            Step::Personality => "personality linux.personality",
+            Step::Seccomp => "install linux.seccomp",
+            Step::WaitStart => "acknowledge start",
+            Step::Exec => "exec",
+            _ => "set up the container",
+        }
+    }
 }
 
 const STEPS: [Step; 42] = [
@@ -258,6 +273,9 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     // If `create` dies, the init dies with it.
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0);
     join_cgroups(&plan.cgroup_tasks)?;
+    // Tell the parent we sit in our cgroups before it sends anything: a
+    // failure so far reaches it as a report, never as a reset socket.
+    write(fds.channel, &Report::Ready.encode()).map_err(fail(Step::CgroupJoin, 0))?;
     scheduling::apply_initial(&plan.scheduling).map_err(scheduling_failure)?;
     enter_namespaces(plan, fds)?;
     if let Some(name) = &plan.session_keyring {
@@ -285,6 +303,13 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     scheduling::apply_priorities(&plan.scheduling).map_err(scheduling_failure)?;
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
     // before the capabilities are dropped, as runc does.
+    // Every fd >= 3 close-on-exec but the preserved ones, before any
+    // filter exists: a profile need not allow close_range or fcntl (fds the
+    // init opens from here on are close-on-exec themselves).
+    sys::cloexec_from(3).map_err(fail(Step::Exec, 0))?;
+    for fd in 3..3 + plan.preserve_fds as i32 {
+        sys::keep_across_exec(fd).map_err(fail(Step::Exec, 2))?;
+    }
     let mut listener = None;
     if !plan.process.no_new_privileges {
         listener = install_seccomp(plan)?;
@@ -299,28 +324,13 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
         Some(start) => Some(wait_for_start(start).map_err(fail(Step::WaitStart, 0))?),
         None => None,
     };
-    if let Some(conn) = &conn {
-        if !plan.start_container_hooks.is_empty() {
-            // A failure goes back to `start` as a report; the init ends.
-            if let Err(f) = run_hooks(plan, conn.as_fd(), Step::StartContainerHook) {
-                let _ = write(conn.as_fd(), &Report::Failed(f).encode());
-                return Err(f);
-            }
-        }
+    // Between start and the acknowledgement a failure goes back to `start`
+    // as a report on its connection (the create channel is closed by now).
+    let prepared = after_start(plan, conn.as_ref(), listener);
+    if let (Err(f), Some(conn)) = (&prepared, &conn) {
+        let _ = write(conn.as_fd(), &Report::Failed(*f).encode());
     }
-    scheduling::apply_final(&plan.scheduling).map_err(scheduling_failure)?;
-    sys::reset_signals();
-    sys::cloexec_from(3).map_err(fail(Step::Exec, 0))?;
-    for fd in 3..3 + plan.preserve_fds as i32 {
-        sys::keep_across_exec(fd).map_err(fail(Step::Exec, 2))?;
-    }
-    // Under the filter the init only makes the syscalls it must: execveat
-    // of the stub (and the stub's execve), plus, when an agent is to get
-    // the listener, the acknowledgement that carries it to `start`.
-    let notify = plan.seccomp.as_ref().is_some_and(|f| f.needs_listener());
-    if plan.process.no_new_privileges && notify {
-        listener = install_seccomp(plan)?;
-    }
+    let (listener, notify) = prepared?;
     if let Some(conn) = conn {
         let listener_fd = listener.as_ref().map(|l| l.as_fd());
         sys::send_with_fd(conn.as_fd(), &[1], listener_fd).map_err(fail(Step::WaitStart, 1))?;
@@ -329,6 +339,32 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
         install_seccomp(plan)?;
     }
     exec(plan, fds.stub)
+}
+
+/// What happens between `start` and its acknowledgement: the
+/// startContainer hooks, the final CPU affinity and personality, the signal
+/// reset and, for a notify profile, the filter whose listener the
+/// acknowledgement carries.
+fn after_start(
+    plan: &mut Plan,
+    conn: Option<&OwnedFd>,
+    mut listener: Option<OwnedFd>,
+) -> Result<(Option<OwnedFd>, bool), Failure> {
+    if let Some(conn) = conn {
+        if !plan.start_container_hooks.is_empty() {
+            run_hooks(plan, conn.as_fd(), Step::StartContainerHook)?;
+        }
+    }
+    scheduling::apply_final(&plan.scheduling).map_err(scheduling_failure)?;
+    sys::reset_signals();
+    // Under the filter the init only makes the syscalls it must: execveat
+    // of the stub (and the stub's execve), plus, when an agent is to get
+    // the listener, the acknowledgement that carries it to `start`.
+    let notify = plan.seccomp.as_ref().is_some_and(|f| f.needs_listener());
+    if plan.process.no_new_privileges && notify {
+        listener = install_seccomp(plan)?;
+    }
+    Ok((listener, notify))
 }
 
 fn install_seccomp(plan: &Plan) -> Result<Option<OwnedFd>, Failure> {
@@ -587,7 +623,7 @@ fn in_user_namespace_without_setgroups() -> bool {
 /// on which the init acknowledges.
 fn wait_for_start(listener: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     loop {
-        let conn = sys::owned(accept(listener.as_raw_fd())?);
+        let conn = sys::owned(accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC)?);
         let mut go = [0u8; 1];
         if read(conn.as_fd(), &mut go) == Ok(1) {
             return Ok(conn);

@@ -159,6 +159,8 @@ pub(crate) fn spawn(
         armed: true,
     };
     restored?;
+    // The init first reports that it joined its cgroups (or how it failed).
+    wait_ready(&ours, plan, pid)?;
     for dir in &placement.by_pid {
         let procs = dir.join("cgroup.procs");
         fs::write(&procs, pid.to_string()).map_err(|e| Error::io("write", procs, e))?;

@@ -112,12 +112,20 @@ fn receive_ack(conn: &UnixStream) -> Result<Option<OwnedFd>> {
     Ok(fd)
 }
 
+/// The init's report of a failure after `start` released it.
 fn hook_failure(f: crate::init::Failure) -> Error {
     let reason = match f.errno {
         nix::errno::Errno::ECHILD => "exited with a failure status".to_owned(),
         nix::errno::Errno::ETIMEDOUT => "killed after its timeout".to_owned(),
         errno => errno.to_string(),
     };
+    if f.step != crate::init::Step::StartContainerHook {
+        return Error::Init {
+            step: f.step.name(),
+            subject: String::new(),
+            errno: f.errno,
+        };
+    }
     Error::Hook {
         field: format!("hooks.startContainer[{}]", f.index),
         path: Default::default(),
