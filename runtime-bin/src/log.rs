@@ -54,7 +54,6 @@ impl Logger {
     }
 
     /// Logs a debug message when `--debug` was given.
-    #[allow(dead_code)]
     pub fn debug(&self, msg: &str) {
         if self.debug {
             self.write("debug", msg);

@@ -204,6 +204,12 @@ fn main() -> ExitCode {
         }
     };
     let logger = std::sync::Arc::new(logger);
+    let args: Vec<String> = std::env::args().collect();
+    logger.debug(&format!(
+        "gorae {}: {}",
+        env!("CARGO_PKG_VERSION"),
+        args.join(" ")
+    ));
     match execute(&cli, &logger) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
