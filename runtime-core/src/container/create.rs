@@ -158,6 +158,7 @@ impl Runtime {
         )?;
         let seccomp = linux.and_then(|l| l.seccomp().as_ref());
         phases.mark("cgroup-validate");
+        let creator = ProcessId::current()?;
         let dir = StateDir::reserve(&self.root, id)?;
         phases.mark("reserve");
         let (cgroup, cgroup_warnings) = match create_cgroup(&hierarchy, &cgroup_path, resources) {
@@ -198,23 +199,25 @@ impl Runtime {
                 .into_iter()
                 .collect(),
             init: None,
-            creator: Some(ProcessId::current()?),
+            creator: Some(creator),
             own_pid_namespace: plan.namespaces.has_pid_namespace(),
             cgroup: cgroup.clone(),
             cgroup_is_default: configured.is_none(),
             listener_path: seccomp.and_then(|s| s.listener_path().clone()),
             listener_metadata: seccomp.and_then(|s| s.listener_metadata().clone()),
         };
-        dir.save_config(&bundle.spec)?;
-        let launched = launch(
-            &dir,
-            &mut plan,
-            saved,
-            cgroup.as_ref(),
-            console_socket.as_ref(),
-            opts.pid_file.as_deref(),
-            bundle.spec.hooks().as_ref(),
-        );
+        // From here every failure undoes the state dir and the cgroup.
+        let launched = dir.save_config(&bundle.spec).and_then(|()| {
+            launch(
+                &dir,
+                &mut plan,
+                saved,
+                cgroup.as_ref(),
+                console_socket.as_ref(),
+                opts.pid_file.as_deref(),
+                bundle.spec.hooks().as_ref(),
+            )
+        });
         phases.mark("init");
         match launched {
             Ok((pid, pidfd)) => Ok(Created {
