@@ -37,8 +37,8 @@ struct Cli {
     /// Print the version of gorae and of the OCI runtime spec.
     #[arg(short = 'v', long)]
     version: bool,
-    /// Print how long each phase of create, start and delete takes, as
-    /// `trace: <phase> <microseconds>us` lines on stderr.
+    /// Print how long each phase of create, start, exec and delete takes,
+    /// as `trace: <phase> <microseconds>us` lines on stderr.
     #[arg(long, global = true)]
     trace: bool,
     /// Use systemd for cgroups (refused on hosts without systemd).
@@ -219,14 +219,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Fault injection for the crash tests: when this environment variable
+/// names a traced phase (`create.cgroup`, `start.release`, ... as
+/// `--trace` prints them), gorae sends itself SIGKILL as that phase ends.
+const FAULT_KILL_AT: &str = "GORAE_FAULT_KILL_AT";
+
 /// Runs the command; the error is the one-line message for the user.
 fn execute(cli: &Cli, logger: &std::sync::Arc<Logger>) -> Result<u8, String> {
     let sink = std::sync::Arc::clone(logger);
     let root = cli.root.clone().unwrap_or_else(gorae_core::default_root);
     let mut runtime = Runtime::new(root).on_warning(move |w| sink.warn(w));
-    if cli.trace {
-        runtime =
-            runtime.on_trace(|phase, took| eprintln!("trace: {phase} {}us", took.as_micros()));
+    let fault = std::env::var(FAULT_KILL_AT).ok();
+    if cli.trace || fault.is_some() {
+        let trace = cli.trace;
+        runtime = runtime.on_trace(move |phase, took| {
+            if trace {
+                eprintln!("trace: {phase} {}us", took.as_micros());
+            }
+            if fault.as_deref() == Some(phase) {
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            }
+        });
     }
     let text = |e: gorae_core::Error| e.to_string();
     let Some(command) = &cli.command else {

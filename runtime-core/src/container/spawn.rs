@@ -10,6 +10,7 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::waitpid;
 use nix::unistd::{Pid, read, write};
 
+use super::Phases;
 use crate::error::{Error, Result};
 use crate::init::{self, Fds, Plan, Report, Step};
 use crate::namespaces::{self, Namespaces};
@@ -110,11 +111,13 @@ impl Drop for Spawned {
 }
 
 /// Clones the process of `plan`, places it, releases it and waits until it
-/// reports ready (or how it failed).
+/// reports ready (or how it failed). Marks the phases `clone`, `release`
+/// (the child runs its setup) and `init` (it reported ready).
 pub(crate) fn spawn(
     plan: &mut Plan,
     handles: &Handles<'_>,
     before_release: BeforeRelease<'_>,
+    phases: &mut Phases,
 ) -> Result<Spawned> {
     let stub =
         sealed::stub_memfd().map_err(|errno| Error::sys("memfd_create", "gorae-exec", errno))?;
@@ -159,6 +162,7 @@ pub(crate) fn spawn(
         armed: true,
     };
     restored?;
+    phases.mark("clone");
     // The init first reports that it joined its cgroups (or how it failed).
     wait_ready(&ours, plan, pid)?;
     for dir in &placement.by_pid {
@@ -178,7 +182,9 @@ pub(crate) fn spawn(
     if let Some(state) = for_hooks {
         write(&ours, &state).map_err(|errno| Error::sys("write", "init channel", errno))?;
     }
+    phases.mark("release");
     wait_ready(&ours, plan, pid)?;
+    phases.mark("init");
     Ok(spawned)
 }
 

@@ -39,6 +39,7 @@ impl Runtime {
         message.extend(saved.hook_state(Status::Created, pid));
         conn.write_all(&message).map_err(died)?;
         let acked = receive_ack(&conn);
+        phases.mark("release");
         let socket = dir.path().join(START_SOCKET);
         std::fs::remove_file(&socket).map_err(|e| Error::io("remove", socket, e))?;
         let listener = acked.map_err(|e| match e {
@@ -66,7 +67,7 @@ impl Runtime {
         if let (Some(fd), Some(path)) = (listener, &saved.listener_path) {
             hand_to_agent(self, &saved, path, fd)?;
         }
-        phases.mark("release");
+        phases.mark("socket");
         let hooks = dir.load_config()?.hooks().clone();
         let state = saved.hook_state(Status::Running, pid);
         for warning in hooks::run_all(hooks::Kind::Poststart, hooks.as_ref(), &state) {
