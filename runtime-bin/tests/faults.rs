@@ -1,5 +1,6 @@
 //! gorae killed with SIGKILL at each phase of `create`, `start`, `exec`
-//! and `delete` (issue #11 point 3). After each crash `gorae state` tells the truth (a valid state
+//! and `delete`, and a state root on a full or read-only disk (issue #11
+//! point 3). After each crash `gorae state` tells the truth (a valid state
 //! or "does not exist"), `gorae delete --force` removes everything
 //! (process, cgroup, mounts, state dir), and a container running alongside
 //! is unharmed.
@@ -19,7 +20,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use common::{
-    GORAE, Lab, cgroup_dirs, cgroup_parent_exists, cgroup_pids, eventually, reap_all_children,
+    GORAE, Lab, Tmpfs, cgroup_dirs, cgroup_parent_exists, cgroup_pids, eventually,
+    reap_all_children,
 };
 
 /// The container each crash test keeps running next to the one that crashes.
@@ -241,4 +243,80 @@ fn delete_killed_at_any_phase_reads_stopped_or_gone_and_a_second_delete_finishes
         }
         crash.finish();
     }
+}
+
+/// A tmpfs mounted with `options` and a lab whose state root is on it;
+/// the test runs alone. Bound in this order, the lab is dropped first, its
+/// containers deleted while the disk is still mounted.
+fn on_disk(name: &str, options: &str) -> (MutexGuard<'static, ()>, Tmpfs, Lab) {
+    let serial = serial();
+    let disk = Tmpfs::mount(name, options);
+    let mut lab = Lab::new(name, &["sleep", "300"]);
+    lab.root = disk.path.join("root");
+    (serial, disk, lab)
+}
+
+/// Asserts that container `id` of `lab` left nothing: no state dir, no
+/// cgroup, no process.
+#[track_caller]
+fn assert_no_trace(lab: &Lab, id: &str) {
+    assert!(!lab.root.join(id).exists(), "state dir of {id} left");
+    assert_eq!(cgroup_dirs(&lab.root, id), Vec::<std::path::PathBuf>::new());
+    assert!(!cgroup_parent_exists(&lab.root), "cgroup parent left");
+    lab.assert_nothing_left(id);
+    assert_eq!(reap_all_children(), Vec::<i32>::new(), "processes left");
+}
+
+#[test]
+fn create_on_a_full_state_disk_fails_in_one_line_and_leaves_nothing() {
+    // Out of space, the state file cannot be written; out of inodes, the
+    // state dir cannot be made.
+    for inodes in [false, true] {
+        let options = if inodes {
+            "size=1m,nr_inodes=64"
+        } else {
+            "size=64k"
+        };
+        let (_serial, disk, lab) = on_disk("fulldisk", options);
+        fs::create_dir(&lab.root).unwrap();
+        if inodes {
+            disk.fill_inodes();
+        } else {
+            disk.fill_space();
+        }
+        lab.create("c").expect_error("No space left on device");
+        assert_no_trace(&lab, "c");
+    }
+}
+
+#[test]
+fn create_on_a_read_only_state_disk_fails_in_one_line_and_leaves_nothing() {
+    let (_serial, disk, mut lab) = on_disk("rodisk", "size=1m");
+    fs::create_dir(&lab.root).unwrap();
+    disk.set_readonly(true);
+    lab.create("c").expect_error("Read-only file system");
+    assert_no_trace(&lab, "c");
+    // A state root that does not exist yet cannot be made either.
+    lab.root = disk.path.join("fresh");
+    lab.create("c").expect_error("Read-only file system");
+    assert_no_trace(&lab, "c");
+}
+
+#[test]
+fn delete_on_a_read_only_state_disk_stops_the_container_and_fails_in_one_line() {
+    let (_serial, disk, lab) = on_disk("rodelete", "size=1m");
+    lab.create("c").expect_ok();
+    lab.gorae(&["start", "c"]).expect_ok();
+    disk.set_readonly(true);
+    lab.gorae(&["delete", "--force", "c"])
+        .expect_error("Read-only file system");
+    // Everything but the state dir is gone, and the state says so.
+    assert_eq!(lab.status("c"), "stopped");
+    assert_eq!(
+        cgroup_dirs(&lab.root, "c"),
+        Vec::<std::path::PathBuf>::new()
+    );
+    disk.set_readonly(false);
+    lab.gorae(&["delete", "c"]).expect_ok();
+    assert_no_trace(&lab, "c");
 }
