@@ -141,6 +141,23 @@ fn create_killed_before_the_state_dir_leaves_no_container() {
 }
 
 #[test]
+fn create_killed_after_reserving_the_state_dir_reads_stopped() {
+    let crash = Crash::new("killreserve", "c");
+    crash.create_killed_at("create.reserve");
+    assert_eq!(crash.status().as_deref(), Some("stopped"));
+    crash.finish();
+}
+
+#[test]
+fn create_killed_after_making_the_cgroup_reads_stopped_and_delete_removes_the_cgroup() {
+    let crash = Crash::new("killcgroup", "c");
+    crash.create_killed_at("create.cgroup");
+    assert_eq!(crash.status().as_deref(), Some("stopped"));
+    assert!(!cgroup_dirs(&crash.lab.root, crash.id).is_empty());
+    crash.finish();
+}
+
+#[test]
 fn create_killed_mid_rootfs_leaves_no_process_in_the_half_built_container() {
     // A createContainer hook runs once the init has mounted everything and
     // before pivot_root: gorae is killed while it blocks there.

@@ -412,7 +412,7 @@ impl StateDir {
     }
 
     /// Removes the directory and everything in it.
-    pub(crate) fn remove(self) -> Result<()> {
+    pub(crate) fn remove(&self) -> Result<()> {
         fs::remove_dir_all(&self.path).map_err(|e| Error::io("remove", &self.path, e))
     }
 }

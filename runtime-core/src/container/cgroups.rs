@@ -28,6 +28,19 @@ pub(crate) fn default_path(root: &Path, id: &str) -> Result<CgroupPath> {
     Ok(CgroupPath::parse(&format!("/gorae/{tag:08x}/{id}"))?)
 }
 
+/// Removes the cgroup at the default path of container `id` if there is
+/// one: what a `create` killed before it recorded its cgroup leaves. Only a
+/// `create` of this id in this state root makes a cgroup there, and none
+/// can run while the caller holds the container's state directory.
+pub(crate) fn remove_unrecorded(root: &Path, id: &str) -> Result<()> {
+    let hierarchy = gorae_cgroups::Hierarchy::detect()?;
+    match Cgroup::open(&hierarchy, &default_path(root, id)?) {
+        Ok(cgroup) => remove(&cgroup, true),
+        Err(gorae_cgroups::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Kills what is left in the cgroup (processes of a container without its
 /// own pid namespace can outlive the init), removes it, and, for a default
 /// path, removes its `gorae/<tag>` and `gorae` parents once they are empty

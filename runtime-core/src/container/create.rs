@@ -158,17 +158,43 @@ impl Runtime {
         )?;
         let seccomp = linux.and_then(|l| l.seccomp().as_ref());
         phases.mark("cgroup-validate");
-        let creator = ProcessId::current()?;
-        let dir = StateDir::reserve(&self.root, id)?;
-        phases.mark("reserve");
-        let (cgroup, cgroup_warnings) = match create_cgroup(&hierarchy, &cgroup_path, resources) {
-            Ok(created) => created,
-            Err(e) => {
-                let _ = dir.remove();
-                return Err(e);
-            }
+        let mut saved = Saved {
+            id: id.to_owned(),
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: rfc3339_now(),
+            owner: String::new(),
+            annotations: bundle
+                .spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            init: None,
+            creator: Some(ProcessId::current()?),
+            own_pid_namespace: plan.namespaces.has_pid_namespace(),
+            cgroup: None,
+            cgroup_is_default: configured.is_none(),
+            listener_path: seccomp.and_then(|s| s.listener_path().clone()),
+            listener_metadata: seccomp.and_then(|s| s.listener_metadata().clone()),
         };
+        // From here every failure undoes what was made. The state names
+        // this process from the first write on, so that a create killed at
+        // any point reads as stopped and `delete` finds what it made.
+        let mut made = Made {
+            dir: StateDir::reserve(&self.root, id)?,
+            cgroup: None,
+            default_path: configured.is_none(),
+            kept: false,
+        };
+        made.dir.save(&saved)?;
+        phases.mark("reserve");
+        let (cgroup, cgroup_warnings) = create_cgroup(&hierarchy, &cgroup_path, resources)?;
+        made.cgroup = cgroup.clone();
         phases.mark("cgroup");
+        saved.cgroup = cgroup.clone();
+        made.dir.save(&saved)?;
         warnings.extend(cgroup_warnings.iter().map(|w| w.to_string()));
         warnings.iter().for_each(|w| self.warn(w));
         if let Some(cgroup) = &cgroup {
@@ -185,52 +211,50 @@ impl Runtime {
                 .remove(nix::sched::CloneFlags::CLONE_NEWCGROUP);
             plan.unshare_cgroupns = true;
         }
-        let saved = Saved {
-            id: id.to_owned(),
-            bundle: bundle.dir.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: rfc3339_now(),
-            owner: String::new(),
-            annotations: bundle
-                .spec
-                .annotations()
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            init: None,
-            creator: Some(creator),
-            own_pid_namespace: plan.namespaces.has_pid_namespace(),
-            cgroup: cgroup.clone(),
-            cgroup_is_default: configured.is_none(),
-            listener_path: seccomp.and_then(|s| s.listener_path().clone()),
-            listener_metadata: seccomp.and_then(|s| s.listener_metadata().clone()),
-        };
-        // From here every failure undoes the state dir and the cgroup.
+        made.dir.save_config(&bundle.spec)?;
         let launch = Launch {
             cgroup: cgroup.as_ref(),
             console_socket: console_socket.as_ref(),
             pid_file: opts.pid_file.as_deref(),
             hooks: bundle.spec.hooks().as_ref(),
         };
-        let launched = dir
-            .save_config(&bundle.spec)
-            .and_then(|()| launch.run(&dir, &mut plan, saved, &mut phases));
+        let (pid, pidfd) = launch.run(&made.dir, &mut plan, saved, &mut phases)?;
         phases.mark("state");
-        match launched {
-            Ok((pid, pidfd)) => Ok(Created {
-                pid,
-                pidfd,
-                warnings,
-            }),
-            Err(e) => {
-                if let Some(cgroup) = &cgroup {
-                    let _ = super::cgroups::remove(cgroup, configured.is_none());
-                }
-                let _ = dir.remove();
-                Err(e)
-            }
+        made.keep();
+        Ok(Created {
+            pid,
+            pidfd,
+            warnings,
+        })
+    }
+}
+
+/// What a `create` in progress has made: its state directory (locked)
+/// and its cgroup. Dropped before [`Made::keep`], on any failure, it removes
+/// both.
+struct Made {
+    dir: StateDir,
+    cgroup: Option<gorae_cgroups::Cgroup>,
+    default_path: bool,
+    kept: bool,
+}
+
+impl Made {
+    /// Keeps everything: the container is created.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
         }
+        if let Some(cgroup) = &self.cgroup {
+            let _ = super::cgroups::remove(cgroup, self.default_path);
+        }
+        let _ = self.dir.remove();
     }
 }
 
@@ -341,7 +365,6 @@ impl Launch<'_> {
         mut saved: Saved,
         phases: &mut Phases,
     ) -> Result<(Pid, OwnedFd)> {
-        dir.save(&saved)?;
         let start_path = dir.short_path(START_SOCKET);
         let listener = UnixListener::bind(&start_path)
             .map_err(|e| Error::io("bind", dir.path().join(START_SOCKET), e))?;

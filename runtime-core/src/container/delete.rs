@@ -51,8 +51,13 @@ impl Runtime {
         }
         phases.mark("stop");
         if let Some(saved) = &saved {
-            if let Some(cgroup) = &saved.cgroup {
-                super::cgroups::remove(cgroup, saved.cgroup_is_default)?;
+            match &saved.cgroup {
+                Some(cgroup) => super::cgroups::remove(cgroup, saved.cgroup_is_default)?,
+                // A create killed between making its cgroup and recording it.
+                None if saved.init.is_none() && saved.cgroup_is_default => {
+                    super::cgroups::remove_unrecorded(&self.root, id)?;
+                }
+                None => {}
             }
         }
         phases.mark("cgroup");
