@@ -158,6 +158,20 @@ fn create_killed_after_making_the_cgroup_reads_stopped_and_delete_removes_the_cg
 }
 
 #[test]
+fn create_killed_between_the_clone_and_the_state_write_leaves_an_init_that_exits_by_itself() {
+    // After the clone the init waits to be released; released, it enters
+    // its namespaces and mounts the rootfs; ready, it waits to be recorded
+    // in the state. Whichever it was doing, it ends with gorae.
+    for phase in ["create.clone", "create.release", "create.init"] {
+        let crash = Crash::new("killinit", "c");
+        crash.create_killed_at(phase);
+        assert_eq!(crash.status().as_deref(), Some("stopped"), "at {phase}");
+        crash.assert_its_processes_end();
+        crash.finish();
+    }
+}
+
+#[test]
 fn create_killed_mid_rootfs_leaves_no_process_in_the_half_built_container() {
     // A createContainer hook runs once the init has mounted everything and
     // before pivot_root: gorae is killed while it blocks there.

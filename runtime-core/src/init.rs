@@ -321,7 +321,13 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0);
     write(fds.channel, &Report::Ready.encode()).map_err(fail(Step::WaitParent, 0))?;
     let conn = match fds.start {
-        Some(start) => Some(wait_for_start(start).map_err(fail(Step::WaitStart, 0))?),
+        Some(start) => {
+            // `create` records us in the state, then says so; if it dies
+            // first, the channel closes and we exit instead of waiting
+            // for a `start` that cannot know of us.
+            wait_parent(fds.channel)?;
+            Some(wait_for_start(start).map_err(fail(Step::WaitStart, 0))?)
+        }
         None => None,
     };
     // Between start and the acknowledgement a failure goes back to `start`
@@ -395,12 +401,7 @@ fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
     // The parent writes our id mappings and oom score, then releases us.
     // A rootless parent can write /proc/<pid>/uid_map only while we are
     // dumpable; nothing of the container runs before the release.
-    let mut go = [0u8; 1];
-    match read(fds.channel, &mut go) {
-        Ok(1) => {}
-        Ok(_) => return Err(fail(Step::WaitParent, 0)(Errno::EPIPE)),
-        Err(e) => return Err(fail(Step::WaitParent, 0)(e)),
-    }
+    wait_parent(fds.channel)?;
     // From here nothing in the container may ptrace or read the init
     // before execve (CVE-2016-9962).
     let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0, 0);
@@ -416,6 +417,17 @@ fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
         setns(join.fd.as_fd(), join.kind).map_err(fail(Step::Join, i))?;
     }
     Ok(())
+}
+
+/// Waits for the parent's one-byte go-ahead on the channel; its end of
+/// file (the parent died) or any error is a failure.
+fn wait_parent(channel: BorrowedFd<'_>) -> Result<(), Failure> {
+    let mut go = [0u8; 1];
+    match read(channel, &mut go) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(fail(Step::WaitParent, 0)(Errno::EPIPE)),
+        Err(e) => Err(fail(Step::WaitParent, 0)(e)),
+    }
 }
 
 /// Moves the init (one thread) into its v1 cgroups by writing "0" to each

@@ -356,8 +356,8 @@ struct Launch<'a> {
 }
 
 impl Launch<'_> {
-    /// Clones the init, waits until it is ready and records it in the
-    /// state.
+    /// Clones the init, waits until it is ready, records it in the state
+    /// and only then lets it wait for `start`.
     fn run(
         &self,
         dir: &StateDir,
@@ -398,6 +398,7 @@ impl Launch<'_> {
         if let Some(file) = self.pid_file {
             write_pid_file(file, spawned.pid)?;
         }
+        spawned.commit()?;
         let pid = spawned.pid;
         Ok((pid, spawned.keep()?))
     }

@@ -86,10 +86,21 @@ pub(crate) type BeforeRelease<'a> = &'a mut dyn FnMut(Pid) -> Result<Option<Vec<
 pub(crate) struct Spawned {
     pub pid: Pid,
     pub pidfd: OwnedFd,
+    /// The parent's end of the channel, closed with this value.
+    channel: OwnedFd,
     armed: bool,
 }
 
 impl Spawned {
+    /// Tells a container's init that it is recorded in the state: only
+    /// then does it wait for `start`. An init whose `create` dies before
+    /// this sees the channel close and exits, instead of waiting unknown.
+    pub(crate) fn commit(&self) -> Result<()> {
+        write(&self.channel, &[1])
+            .map(drop)
+            .map_err(|errno| Error::sys("write", "init channel", errno))
+    }
+
     /// Keeps the process; returns its own pidfd for the caller.
     pub(crate) fn keep(mut self) -> Result<OwnedFd> {
         let fd = self
@@ -159,12 +170,14 @@ pub(crate) fn spawn(
     let spawned = Spawned {
         pid,
         pidfd,
+        channel: ours,
         armed: true,
     };
     restored?;
     phases.mark("clone");
+    let ours = &spawned.channel;
     // The init first reports that it joined its cgroups (or how it failed).
-    wait_ready(&ours, plan, pid)?;
+    wait_ready(ours, plan, pid)?;
     for dir in &placement.by_pid {
         let procs = dir.join("cgroup.procs");
         fs::write(&procs, pid.to_string()).map_err(|e| Error::io("write", procs, e))?;
@@ -178,12 +191,12 @@ pub(crate) fn spawn(
             .map_err(|e| Error::io("write process.oomScoreAdj to", path, e))?;
     }
     let for_hooks = before_release(pid)?;
-    write(&ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
+    write(ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
     if let Some(state) = for_hooks {
-        write(&ours, &state).map_err(|errno| Error::sys("write", "init channel", errno))?;
+        write(ours, &state).map_err(|errno| Error::sys("write", "init channel", errno))?;
     }
     phases.mark("release");
-    wait_ready(&ours, plan, pid)?;
+    wait_ready(ours, plan, pid)?;
     phases.mark("init");
     Ok(spawned)
 }
