@@ -216,7 +216,7 @@ fn create_killed_after_the_state_write_leaves_a_created_container_that_starts() 
 
 #[test]
 fn start_killed_at_any_phase_leaves_a_running_container() {
-    for phase in ["start.socket", "start.poststart"] {
+    for phase in ["start.release", "start.socket", "start.poststart"] {
         let crash = Crash::new("killstart", "c");
         crash.lab.create(crash.id).expect_ok();
         crash.killed_at(phase, &["start", crash.id]);

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag, open};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -99,6 +100,27 @@ impl ProcessId {
         let fd = crate::sys::pidfd_open(Pid::from_raw(self.pid)).ok()?;
         self.is_alive().then_some(fd)
     }
+}
+
+/// Whether a process listens on the unix socket at `path`: a connection
+/// is queued (the init accepts it, reads nothing and goes on waiting) or
+/// the queue is full. Only a refused connection or a missing file say no.
+fn listens(path: &Path) -> bool {
+    let Ok(addr) = UnixAddr::new(path) else {
+        return true;
+    };
+    let Ok(probe) = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    ) else {
+        return true;
+    };
+    !matches!(
+        connect(probe.as_raw_fd(), &addr),
+        Err(Errno::ECONNREFUSED | Errno::ENOENT)
+    )
 }
 
 /// Reads the state letter and start time of a process from `/proc/<pid>/stat`.
@@ -377,9 +399,11 @@ impl StateDir {
         serde_json::from_slice(&bytes).map_err(|source| Error::State { path: file, source })
     }
 
-    /// Whether the init still waits for `start`.
+    /// Whether the init still waits for `start`: the start socket exists
+    /// and the init listens on it. A `start` killed after releasing the
+    /// init but before removing the socket leaves a file no one listens on.
     pub(crate) fn waits_for_start(&self) -> bool {
-        self.path.join(START_SOCKET).exists()
+        self.path.join(START_SOCKET).exists() && listens(&self.short_path(START_SOCKET))
     }
 
     /// The live status of the container saved here.
