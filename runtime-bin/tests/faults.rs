@@ -276,6 +276,19 @@ fn delete_killed_at_any_phase_reads_stopped_or_gone_and_a_second_delete_finishes
     }
 }
 
+#[test]
+fn a_state_dir_without_state_json_reads_stopped_and_deletes() {
+    // What a create killed between its mkdir and its first write leaves
+    // (no phase ends in between), and a delete killed mid-removal.
+    let crash = Crash::new("nostatejson", "c");
+    fs::create_dir_all(crash.lab.root.join(crash.id)).unwrap();
+    assert_eq!(crash.status().as_deref(), Some("stopped"));
+    let list = crash.lab.gorae(&["list", "--quiet"]).expect_ok().stdout;
+    assert_eq!(list, format!("{BYSTANDER}\n{}\n", crash.id));
+    crash.lab.gorae(&["delete", crash.id]).expect_ok();
+    crash.finish();
+}
+
 /// A tmpfs mounted with `options` and a lab whose state root is on it;
 /// the test runs alone. Bound in this order, the lab is dropped first, its
 /// containers deleted while the disk is still mounted.

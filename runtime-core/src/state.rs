@@ -409,7 +409,12 @@ impl StateDir {
     /// The live status of the container saved here.
     pub(crate) fn status(&self, saved: Option<&Saved>) -> Status {
         match saved {
-            None => Status::Creating,
+            // Only `create`, between its `mkdir` and its first write, or a
+            // `delete` removing the directory, leave it without
+            // `state.json`; both hold the lock while they run. Unlocked, the
+            // one that left it was killed: nothing of the container runs.
+            None if self.locked_by_another() => Status::Creating,
+            None => Status::Stopped,
             Some(Saved {
                 init: Some(init),
                 cgroup,
@@ -433,6 +438,19 @@ impl StateDir {
             }) if creator.is_alive() => Status::Creating,
             Some(_) => Status::Stopped,
         }
+    }
+
+    /// Whether another process holds the directory's lock (a running
+    /// `create` or `delete`). A lock this value holds itself does not count.
+    fn locked_by_another(&self) -> bool {
+        let Handle::Unlocked(fd) = &self.handle else {
+            return false;
+        };
+        let Ok(fd) = fd.try_clone() else {
+            return true;
+        };
+        // Taken and released at once: only whether it can be taken matters.
+        Flock::lock(fd, FlockArg::LockSharedNonblock).is_err()
     }
 
     /// Removes the directory and everything in it.
