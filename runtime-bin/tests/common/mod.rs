@@ -611,12 +611,21 @@ impl Tmpfs {
         Tmpfs { path }
     }
 
-    /// Remounts it read-only, or read-write again.
+    /// Remounts it read-only, or read-write again. The kernel refuses a
+    /// read-only remount (EBUSY) while a removed file is still open, as
+    /// the start socket is until the container's init has run `execve`:
+    /// that is retried for a while.
     pub fn set_readonly(&self, readonly: bool) {
         let mut flags = nix::mount::MsFlags::MS_REMOUNT;
         flags.set(nix::mount::MsFlags::MS_RDONLY, readonly);
-        nix::mount::mount(None::<&str>, &self.path, None::<&str>, flags, None::<&str>)
-            .unwrap_or_else(|e| panic!("remount {} ({flags:?}): {e}", self.path.display()));
+        let busy = Err(nix::errno::Errno::EBUSY);
+        let mut last = busy;
+        eventually(|| {
+            last = nix::mount::mount(None::<&str>, &self.path, None::<&str>, flags, None::<&str>);
+            last != busy
+        });
+        let path = self.path.display();
+        assert!(last.is_ok(), "remount {path} ({flags:?}): {last:?}");
     }
 
     /// Fills its space with one file, until the kernel says it is full.
