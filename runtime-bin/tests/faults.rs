@@ -364,3 +364,23 @@ fn delete_on_a_read_only_state_disk_stops_the_container_and_fails_in_one_line() 
     lab.gorae(&["delete", "c"]).expect_ok();
     assert_no_trace(&lab, "c");
 }
+
+#[test]
+fn start_on_a_read_only_state_disk_starts_the_container_with_a_warning() {
+    // The start socket cannot be removed, but the init is released: the
+    // container runs, and says so.
+    let (_serial, disk, lab) = on_disk("rostart", "size=1m");
+    lab.create("c").expect_ok();
+    disk.set_readonly(true);
+    let out = lab.gorae(&["start", "c"]).expect_ok();
+    assert!(
+        out.stderr.contains("level=warning") && out.stderr.contains("Read-only file system"),
+        "{out:?}"
+    );
+    assert_eq!(lab.status("c"), "running");
+    lab.gorae(&["start", "c"])
+        .expect_error("container is running");
+    disk.set_readonly(false);
+    lab.gorae(&["delete", "--force", "c"]).expect_ok();
+    assert_no_trace(&lab, "c");
+}
