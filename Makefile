@@ -4,7 +4,7 @@
 CARGO ?= cargo
 GORAE := target/release/gorae
 
-.PHONY: all build release demo test test-e2e deps leak-check fmt clippy clean
+.PHONY: all build release demo test test-e2e stress deps leak-check fmt clippy clean
 
 all: build
 
@@ -32,6 +32,15 @@ test: deps release conformance-build
 	@scripts/leak-check.sh
 
 leak-check:
+	@scripts/leak-check.sh
+
+# Churn (runtime-bin/tests/churn.rs) at full count on the release build:
+# STRESS_COUNT containers, 20 at a time, with exec, kill and pause/resume
+# interleaved (make test runs 100); prints the figures, then checks that
+# nothing was left behind.
+STRESS_COUNT ?= 1000
+stress: deps
+	GORAE_STRESS_COUNT=$(STRESS_COUNT) $(CARGO) test --release -p gorae --test churn -- --nocapture
 	@scripts/leak-check.sh
 
 # Real engines (containerd, podman, Docker from Debian) driving a runtime:
