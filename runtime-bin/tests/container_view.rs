@@ -323,3 +323,54 @@ fn start_turns_the_waiting_init_into_the_program() {
     assert!(exe().ends_with("busybox"), "the init runs {:?}", exe());
     lab.gorae(&["delete", "--force", "d"]).expect_ok();
 }
+
+/// A pod's container: it joins the sandbox's user, network, ipc and uts
+/// namespaces by path and creates its own mount and pid namespaces, which
+/// must then be owned by the joined user namespace (else mounting its
+/// `/proc` and a tmpfs, as root of that namespace, is refused).
+#[test]
+fn a_container_joins_a_user_namespace_and_creates_namespaces_it_owns() {
+    let map = json!([{"containerID": 0, "hostID": 0, "size": 1}, {"containerID": 1, "hostID": 100001, "size": 65535}]);
+    let sandbox = lab("pod-sandbox", "sleep 30");
+    sandbox.edit_config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "cgroup");
+    });
+    sandbox.create("sb").expect_ok();
+    let pid = sandbox.state("sb")["pid"].as_i64().unwrap();
+    let app = lab(
+        "pod-app",
+        "echo $$; readlink /proc/self/ns/user; readlink /proc/self/ns/net; \
+         mkdir -p /tmp/t && mount -t tmpfs t /tmp/t && echo mounted",
+    );
+    app.edit_config(|c| {
+        let mut ns = vec![json!({"type": "mount"}), json!({"type": "pid"})];
+        for kind in ["user", "network", "ipc", "uts"] {
+            ns.push(json!({"type": kind, "path": format!("/proc/{pid}/ns/{}", if kind == "network" { "net" } else { kind })}));
+        }
+        c["linux"]["namespaces"] = json!(ns);
+        c["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "cgroup");
+        c.as_object_mut().unwrap().remove("hostname");
+        for set in ["bounding", "effective", "permitted"] {
+            let caps = c["process"]["capabilities"][set].as_array_mut().unwrap();
+            caps.push(json!("CAP_SYS_ADMIN"));
+        }
+    });
+    let out = app.output("app");
+    let link = |name: &str| std::fs::read_link(format!("/proc/{pid}/ns/{name}")).unwrap();
+    let want = format!(
+        "1\n{}\n{}\nmounted\n",
+        link("user").display(),
+        link("net").display()
+    );
+    assert_eq!(out, want);
+    sandbox.gorae(&["delete", "--force", "sb"]).expect_ok();
+    sandbox.assert_nothing_left("sb");
+    app.assert_nothing_left("app");
+}

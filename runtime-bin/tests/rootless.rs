@@ -201,9 +201,29 @@ fn an_unprivileged_user_creates_starts_kills_and_deletes() {
         Some(user.uid.to_string().as_str()),
         "host view: {uid_line}"
     );
-    // Not yet: rootless `exec` (joining a pid namespace owned by the
-    // container's user namespace needs the user namespace first, then a
-    // second clone) is issue #13's open part.
+    // exec joins the container's user namespace first, then (from inside
+    // it) the pid namespace it owns: the process is pid 2 there, root
+    // inside and the user outside.
+    let out = user
+        .gorae(&[
+            "exec",
+            "c",
+            "sh",
+            "-c",
+            "echo $$; id -u; cat /proc/self/uid_map",
+        ])
+        .expect_ok();
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let uid = user.uid.to_string();
+    assert_eq!(
+        lines,
+        [vec!["2"], vec!["0"], vec!["0", &uid, "1"]],
+        "{out:?}"
+    );
     user.gorae(&["kill", "c", "KILL"]).expect_ok();
     for _ in 0..100 {
         let s: serde_json::Value =

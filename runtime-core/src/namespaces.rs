@@ -123,13 +123,6 @@ impl Namespaces {
                 "gorae needs a new mount namespace (a \"mount\" entry without a path)",
             ));
         }
-        let joins_user = ns.joins.iter().any(|j| j.kind == CloneFlags::CLONE_NEWUSER);
-        if joins_user && !ns.new.is_empty() {
-            return Err(Error::invalid(
-                "linux.namespaces",
-                "joining a user namespace while creating other namespaces is not supported yet",
-            ));
-        }
         let uid_maps = linux
             .and_then(|l| l.uid_mappings().as_deref())
             .unwrap_or_default();
@@ -145,7 +138,11 @@ impl Namespaces {
             }
             ns.uid_map = id_map(uid_maps, "linux.uidMappings")?;
             ns.gid_map = id_map(gid_maps, "linux.gidMappings")?;
-        } else if !uid_maps.is_empty() || !gid_maps.is_empty() {
+        } else if !seen.contains(CloneFlags::CLONE_NEWUSER)
+            && (!uid_maps.is_empty() || !gid_maps.is_empty())
+        {
+            // With a joined user namespace the mappings are its own: they
+            // describe it and are not written again (as runc).
             return Err(Error::invalid(
                 "linux.uidMappings",
                 "mappings need a new user namespace in linux.namespaces",
@@ -188,10 +185,47 @@ impl Namespaces {
         self.new.contains(CloneFlags::CLONE_NEWUSER)
     }
 
+    /// Whether the container has a user namespace, new or joined (where
+    /// `mknod` is refused).
+    pub(crate) fn any_user(&self) -> bool {
+        self.new_user()
+            || self
+                .joins
+                .iter()
+                .any(|j| j.kind == CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// Whether a user namespace is joined while other namespaces are
+    /// created or pid/time namespaces entered: those must be made (or
+    /// entered) from inside the joined user namespace, so that it owns what
+    /// is created and a rootless caller may enter what it owns. The first
+    /// child then joins and unshares them and clones the init proper (see
+    /// `init::split`).
+    pub(crate) fn two_stage(&self) -> bool {
+        self.joins
+            .iter()
+            .any(|j| j.kind == CloneFlags::CLONE_NEWUSER)
+            && (!self.new.is_empty()
+                || !self.joins_for_children.is_empty()
+                || self.time_offsets.is_some())
+    }
+
+    /// The namespace joined as item `i` of a failure report: `joins`, then
+    /// `joins_for_children`.
+    pub(crate) fn joined(&self, i: usize) -> Option<&Join> {
+        self.joins.get(i).or_else(|| {
+            self.joins_for_children
+                .get(i.checked_sub(self.joins.len())?)
+        })
+    }
+
     /// The flags the clone itself creates. A new time namespace with offsets
     /// is made by the parent instead (offsets can only be written before a
-    /// process enters it).
+    /// process enters it). In two stages the first clone creates nothing.
     pub(crate) fn clone_flags(&self) -> u64 {
+        if self.two_stage() {
+            return 0;
+        }
         let mut flags = self.new;
         if self.time_offsets.is_some() {
             flags.remove(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME));
@@ -263,7 +297,8 @@ pub(crate) struct ForChildren {
 /// Puts the caller's future children in the container's pid and time
 /// namespaces (joined, or a new time namespace with its offsets).
 pub(crate) fn enter_for_children(ns: &Namespaces) -> Result<ForChildren> {
-    if ns.joins_for_children.is_empty() && ns.time_offsets.is_none() {
+    let none = ns.joins_for_children.is_empty() && ns.time_offsets.is_none();
+    if none || ns.two_stage() {
         return Ok(ForChildren { own: None });
     }
     let open = |p: &str| File::open(p).map_err(|e| Error::io("open", p, e));

@@ -34,7 +34,11 @@ pub unsafe fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Cloned, Err
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = flags | libc::CLONE_PIDFD as u64;
     args.pidfd = std::ptr::addr_of_mut!(pidfd) as u64;
-    args.exit_signal = libc::SIGCHLD as u64;
+    // With CLONE_PARENT the child gets its parent's exit signal; clone3
+    // refuses any other.
+    if flags & libc::CLONE_PARENT as u64 == 0 {
+        args.exit_signal = libc::SIGCHLD as u64;
+    }
     if let Some(fd) = cgroup_fd {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd as u64;
