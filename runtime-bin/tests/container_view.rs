@@ -374,3 +374,65 @@ fn a_container_joins_a_user_namespace_and_creates_namespaces_it_owns() {
     sandbox.assert_nothing_left("sb");
     app.assert_nothing_left("app");
 }
+
+/// Without a "mount" namespace entry the container shares gorae's mount
+/// namespace, as runc allows: it is `chroot`ed into its rootfs, its mounts
+/// are made there, and `delete` detaches them again.
+#[test]
+fn without_a_mount_namespace_the_container_shares_ours_and_delete_undoes_its_mounts() {
+    let lab = lab("shared-mnt", "sleep 30");
+    std::fs::write(lab.rootfs().join("marker"), "inside\n").unwrap();
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"] = json!([{"type": "pid"}]);
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    let rootfs = std::fs::canonicalize(lab.rootfs()).unwrap();
+    let below = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(rootfs.to_str().unwrap()))
+            .count()
+    };
+    lab.create("s").expect_ok();
+    lab.gorae(&["start", "s"]).expect_ok();
+    assert!(below() >= 7, "the config's mounts are in our namespace");
+    lab.gorae(&["delete", "--force", "s"]).expect_ok();
+    assert_eq!(below(), 0, "delete left mounts below the rootfs");
+    lab.assert_nothing_left("s");
+    // A run shows what the process sees: our mount namespace, its rootfs.
+    lab.edit_config(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "readlink /proc/self/ns/mnt; cat /marker"])
+    });
+    let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert_eq!(lab.output("r"), format!("{}\ninside\n", ours.display()));
+    assert_eq!(below(), 0);
+    lab.assert_nothing_left("r");
+}
+
+#[test]
+fn paths_that_need_a_mount_namespace_are_refused_without_one() {
+    for (field, edit) in [
+        ("linux.maskedPaths", json!({"maskedPaths": ["/proc/kcore"]})),
+        (
+            "linux.readonlyPaths",
+            json!({"readonlyPaths": ["/proc/sys"]}),
+        ),
+        (
+            "linux.rootfsPropagation",
+            json!({"rootfsPropagation": "private"}),
+        ),
+    ] {
+        let lab = lab("shared-mnt-refused", "true");
+        lab.edit_config(|c| {
+            c["linux"]["namespaces"] = json!([{"type": "pid"}]);
+            c.as_object_mut().unwrap().remove("hostname");
+            for (k, v) in edit.as_object().unwrap() {
+                c["linux"][k] = v.clone();
+            }
+        });
+        let out = lab.create("x");
+        out.expect_error(&format!("{field}: needs a new mnt namespace"));
+        lab.assert_nothing_left("x");
+    }
+}

@@ -512,18 +512,21 @@ fn run_hooks(plan: &mut Plan, from: BorrowedFd<'_>, step: Step) -> Result<(), Fa
 
 fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure> {
     let none: Option<&CStr> = None;
-    // Nothing we mount may propagate back to the host.
-    let propagation = MsFlags::MS_REC | MsFlags::MS_SLAVE;
-    mount(none, c"/", none, propagation, none).map_err(fail(Step::RootPropagation, 0))?;
     let rootfs = plan.rootfs.as_c_str();
-    mount(
-        Some(rootfs),
-        rootfs,
-        none,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        none,
-    )
-    .map_err(fail(Step::BindRootfs, 0))?;
+    let own_namespace = plan.namespaces.new_mount();
+    if own_namespace {
+        // Nothing we mount may propagate back to the host.
+        let propagation = MsFlags::MS_REC | MsFlags::MS_SLAVE;
+        mount(none, c"/", none, propagation, none).map_err(fail(Step::RootPropagation, 0))?;
+        mount(
+            Some(rootfs),
+            rootfs,
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        )
+        .map_err(fail(Step::BindRootfs, 0))?;
+    }
     let root = nix::fcntl::open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -560,7 +563,9 @@ fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure>
     if !plan.create_container_hooks.is_empty() {
         run_hooks(plan, channel, Step::CreateContainerHook)?;
     }
-    if plan.no_pivot {
+    if !own_namespace {
+        enter_root_by_chroot(root)?;
+    } else if plan.no_pivot {
         enter_root_by_move(root)?;
     } else {
         enter_root(root)?;
@@ -607,6 +612,15 @@ fn enter_root_by_move(root: OwnedFd) -> Result<(), Failure> {
     nix::unistd::chroot(c".").map_err(fail(Step::PivotRoot, 2))?;
     chdir(c"/").map_err(fail(Step::PivotRoot, 3))?;
     Ok(())
+}
+
+/// Without a mount namespace of its own (the config lists none, or joins
+/// one by path), as runc: `chroot` into the rootfs, whose mounts stay in
+/// the shared namespace (`delete` undoes them in gorae's own).
+fn enter_root_by_chroot(root: OwnedFd) -> Result<(), Failure> {
+    fchdir(root.as_fd()).map_err(fail(Step::PivotRoot, 0))?;
+    nix::unistd::chroot(c".").map_err(fail(Step::PivotRoot, 2))?;
+    chdir(c"/").map_err(fail(Step::PivotRoot, 3))
 }
 
 fn set_names(plan: &Plan) -> Result<(), Failure> {

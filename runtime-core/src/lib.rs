@@ -62,6 +62,7 @@ mod process;
 mod rlimits;
 mod scheduling;
 mod sealed;
+pub mod shared_mounts;
 pub mod state;
 mod sys;
 mod sysctl;

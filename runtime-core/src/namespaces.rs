@@ -51,6 +51,24 @@ fn flag(kind: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+/// Fails unless the config gives the container a namespace of `kind`, new
+/// or joined by path, naming the field that needs it.
+pub(crate) fn require_listed(spec: &Spec, kind: LinuxNamespaceType, field: &str) -> Result<()> {
+    let listed = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == kind));
+    if listed {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("needs a {kind} namespace in linux.namespaces"),
+        ))
+    }
+}
+
 /// Fails unless the config gives the container a new namespace of `kind`,
 /// naming the field that needs it.
 pub(crate) fn require_new(spec: &Spec, kind: LinuxNamespaceType, field: &str) -> Result<()> {
@@ -117,12 +135,6 @@ impl Namespaces {
         // The user namespace is joined first: the others are owned by it.
         ns.joins
             .sort_by_key(|j| j.kind != CloneFlags::CLONE_NEWUSER);
-        if !ns.new.contains(CloneFlags::CLONE_NEWNS) {
-            return Err(Error::invalid(
-                "linux.namespaces",
-                "gorae needs a new mount namespace (a \"mount\" entry without a path)",
-            ));
-        }
         let uid_maps = linux
             .and_then(|l| l.uid_mappings().as_deref())
             .unwrap_or_default();
@@ -183,6 +195,19 @@ impl Namespaces {
     /// Whether the init must wait for the parent to write id mappings.
     pub(crate) fn new_user(&self) -> bool {
         self.new.contains(CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// Whether the container gets a new mount namespace, where its rootfs
+    /// is pivoted into. Without one it runs `chroot`ed in the mount
+    /// namespace it shares (gorae's own, or one joined by path).
+    pub(crate) fn new_mount(&self) -> bool {
+        self.new.contains(CloneFlags::CLONE_NEWNS)
+    }
+
+    /// Whether the container shares gorae's own mount namespace: the mounts
+    /// its init makes there outlive it and are undone by `delete`.
+    pub(crate) fn shares_mounts(&self) -> bool {
+        !self.new_mount() && !self.joins.iter().any(|j| j.kind == CloneFlags::CLONE_NEWNS)
     }
 
     /// Whether the container has a user namespace, new or joined (where

@@ -18,7 +18,7 @@ use crate::mounts;
 use crate::namespaces::{self, Namespaces};
 use crate::process;
 use crate::state::{ProcessId, START_SOCKET, Saved, StateDir, Status, rfc3339_now};
-use crate::{capabilities, console, hooks, masks, rlimits, scheduling, sysctl};
+use crate::{capabilities, console, hooks, masks, rlimits, scheduling, shared_mounts, sysctl};
 
 /// Options of `create` beyond the id.
 #[derive(Debug, Clone, Default)]
@@ -120,6 +120,10 @@ impl Runtime {
             add_listen_env(&mut bundle, opts.listen_fds);
         }
         let (mut plan, mut warnings) = prepare(&bundle)?;
+        let mounts_before = match plan.namespaces.shares_mounts() {
+            true => Some(shared_mounts::below(&bundle.rootfs)?),
+            false => None,
+        };
         phases.mark("validate");
         plan.preserve_fds = opts.preserve_fds + opts.listen_fds;
         plan.no_pivot = opts.no_pivot;
@@ -205,18 +209,18 @@ impl Runtime {
             cgroup_is_default: configured.is_none(),
             listener_path: seccomp.and_then(|s| s.listener_path().clone()),
             listener_metadata: seccomp.and_then(|s| s.listener_metadata().clone()),
+            shared_mounts: Vec::new(),
         };
         // From here every failure undoes the state dir and the cgroup.
         let launched = dir.save_config(&bundle.spec).and_then(|()| {
-            launch(
-                &dir,
-                &mut plan,
-                saved,
-                cgroup.as_ref(),
-                console_socket.as_ref(),
-                opts.pid_file.as_deref(),
-                bundle.spec.hooks().as_ref(),
-            )
+            let with = Launch {
+                cgroup: cgroup.as_ref(),
+                console_socket: console_socket.as_ref(),
+                pid_file: opts.pid_file.as_deref(),
+                hooks: bundle.spec.hooks().as_ref(),
+                mounts_before: mounts_before.as_deref(),
+            };
+            launch(&dir, &mut plan, saved, &with)
         });
         phases.mark("init");
         match launched {
@@ -226,6 +230,9 @@ impl Runtime {
                 warnings,
             }),
             Err(e) => {
+                if let Some(before) = &mounts_before {
+                    undo_shared_mounts(self, &bundle.rootfs, before);
+                }
                 if let Some(cgroup) = &cgroup {
                     let _ = super::cgroups::remove(cgroup, configured.is_none());
                 }
@@ -271,8 +278,32 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         .iter()
         .flatten()
         .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs"));
-    if spec.hostname().is_some() {
-        namespaces::require_new(spec, LinuxNamespaceType::Uts, "hostname")?;
+    if !namespaces.new_mount() {
+        let needs = [
+            (
+                "linux.maskedPaths",
+                linux
+                    .and_then(|l| l.masked_paths().as_ref())
+                    .is_some_and(|p| !p.is_empty()),
+            ),
+            (
+                "linux.readonlyPaths",
+                linux
+                    .and_then(|l| l.readonly_paths().as_ref())
+                    .is_some_and(|p| !p.is_empty()),
+            ),
+            ("linux.rootfsPropagation", rootfs_propagation.is_some()),
+            (
+                "root.readonly",
+                spec.root()
+                    .as_ref()
+                    .and_then(|r| r.readonly())
+                    .unwrap_or(false),
+            ),
+        ];
+        if let Some((field, _)) = needs.iter().find(|(_, set)| *set) {
+            namespaces::require_new(spec, LinuxNamespaceType::Mount, field)?;
+        }
     }
     let rootfs = CString::new(bundle.rootfs.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::invalid("root.path", "contains a NUL byte"))?;
@@ -325,15 +356,30 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     Ok((plan, warnings))
 }
 
+/// What `launch` uses besides the plan and the state.
+struct Launch<'a> {
+    cgroup: Option<&'a gorae_cgroups::Cgroup>,
+    console_socket: Option<&'a OwnedFd>,
+    pid_file: Option<&'a Path>,
+    hooks: Option<&'a oci_spec::runtime::Hooks>,
+    /// The mounts below the rootfs before the init, when it shares our
+    /// mount namespace.
+    mounts_before: Option<&'a [shared_mounts::SharedMount]>,
+}
+
 fn launch(
     dir: &StateDir,
     plan: &mut Plan,
     mut saved: Saved,
-    cgroup: Option<&gorae_cgroups::Cgroup>,
-    console_socket: Option<&OwnedFd>,
-    pid_file: Option<&Path>,
-    spec_hooks: Option<&oci_spec::runtime::Hooks>,
+    with: &Launch<'_>,
 ) -> Result<(Pid, OwnedFd)> {
+    let Launch {
+        cgroup,
+        console_socket,
+        pid_file,
+        hooks: spec_hooks,
+        mounts_before,
+    } = *with;
     dir.save(&saved)?;
     let start_path = dir.short_path(START_SOCKET);
     let listener = UnixListener::bind(&start_path)
@@ -364,12 +410,24 @@ fn launch(
         });
     }
     saved.creator = None;
+    if let Some(before) = mounts_before {
+        saved.shared_mounts = shared_mounts::made_since(&saved.rootfs, before)?;
+    }
     dir.save(&saved)?;
     if let Some(file) = pid_file {
         write_pid_file(file, spawned.pid)?;
     }
     let pid = spawned.pid;
     Ok((pid, spawned.keep()?))
+}
+
+/// After a failed create in gorae's own mount namespace: detaches what
+/// the init mounted below the rootfs (everything there not in `before`).
+fn undo_shared_mounts(rt: &Runtime, rootfs: &Path, before: &[shared_mounts::SharedMount]) {
+    let made = shared_mounts::made_since(rootfs, before).unwrap_or_default();
+    for warning in shared_mounts::undo(rootfs, &made) {
+        rt.warn(&warning);
+    }
 }
 
 /// Connects to the console socket the caller listens on.
