@@ -54,37 +54,32 @@ fn flag(kind: LinuxNamespaceType) -> CloneFlags {
 /// Fails unless the config gives the container a namespace of `kind`, new
 /// or joined by path, naming the field that needs it.
 pub(crate) fn require_listed(spec: &Spec, kind: LinuxNamespaceType, field: &str) -> Result<()> {
-    let listed = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == kind));
-    if listed {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("needs a {kind} namespace in linux.namespaces"),
-        ))
-    }
+    require(spec, kind, field, false)
 }
 
 /// Fails unless the config gives the container a new namespace of `kind`,
 /// naming the field that needs it.
 pub(crate) fn require_new(spec: &Spec, kind: LinuxNamespaceType, field: &str) -> Result<()> {
-    let own = spec
+    require(spec, kind, field, true)
+}
+
+fn require(spec: &Spec, kind: LinuxNamespaceType, field: &str, new: bool) -> Result<()> {
+    let found = spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == kind && ns.path().is_none()));
-    if own {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("needs a new {kind} namespace in linux.namespaces"),
-        ))
+        .is_some_and(|nss| {
+            nss.iter()
+                .any(|ns| ns.typ() == kind && !(new && ns.path().is_some()))
+        });
+    if found {
+        return Ok(());
     }
+    let which = if new { "a new" } else { "a" };
+    Err(Error::invalid(
+        field,
+        format!("needs {which} {kind} namespace in linux.namespaces"),
+    ))
 }
 
 impl Namespaces {
