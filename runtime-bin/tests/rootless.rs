@@ -280,3 +280,86 @@ fn limits_without_a_delegated_cgroup_fail_saying_why() {
     user.gorae(&["create", "--bundle", bundle.to_str().unwrap(), "l"])
         .expect_error("rootless and no cgroup is delegated to this user");
 }
+
+fn edit_config(bundle: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    f(&mut config);
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+}
+
+/// Rootless safety: root inside is the user outside, so a host directory
+/// of root's, bound in read-write, stays as unwritable as it is to the user.
+#[test]
+fn rootless_root_cannot_write_a_host_file_the_user_cannot() {
+    let Some(user) = User::create("ro") else {
+        return;
+    };
+    let host = user.dir.join("roots");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("file"), "host\n").unwrap();
+    let script = "echo pwned > /host/file; touch /host/new; chmod 777 /host/file; \
+                  cat /host/file";
+    let bundle = user.bundle("b5", &["sh", "-c", script]);
+    edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/host", "type": "bind", "source": host,
+            "options": ["rbind", "rw"]
+        }));
+    });
+    let out = user.gorae(&["run", "--bundle", bundle.to_str().unwrap(), "w"]);
+    assert_eq!(out.stdout, "host\n", "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(host.join("file")).unwrap(),
+        "host\n"
+    );
+    assert!(
+        !host.join("new").exists(),
+        "the container created a host file"
+    );
+    let mode = std::fs::metadata(host.join("file")).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o644, "the container changed the host file's mode");
+}
+
+/// Rootless variants of CVE-2021-30465 and CVE-2026-41579: a mount
+/// destination that is a symlink to a host directory the user owns, and a
+/// rootfs whose /dev is such a symlink (devices are bind-mounted here, not
+/// made): everything lands inside the rootfs.
+#[test]
+fn rootless_symlinks_to_the_host_keep_mounts_and_devices_in_the_rootfs() {
+    let Some(user) = User::create("sl") else {
+        return;
+    };
+    let bundle = user.bundle(
+        "b6",
+        &["sh", "-c", "stat -c %t:%T /dev/null; touch /escape/x"],
+    );
+    let rootfs = bundle.join("rootfs");
+    let (victim, host_dev) = (user.dir.join("victim"), user.dir.join("host-dev"));
+    for dir in [&victim, &host_dev] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::create_dir_all(rootfs.join(dir.strip_prefix("/").unwrap())).unwrap();
+    }
+    std::os::unix::fs::symlink(&victim, rootfs.join("escape")).unwrap();
+    std::fs::remove_dir(rootfs.join("dev")).unwrap();
+    std::os::unix::fs::symlink(&host_dev, rootfs.join("dev")).unwrap();
+    user.chown(&bundle);
+    user.chown(&user.dir);
+    edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/escape", "type": "tmpfs", "source": "tmpfs", "options": ["rw"]
+        }));
+    });
+    let out = user.gorae(&["run", "--bundle", bundle.to_str().unwrap(), "s"]);
+    assert_eq!(out.stdout, "1:3\n", "{out:?}");
+    let listed = |d: &Path| std::fs::read_dir(d).unwrap().count();
+    assert_eq!(
+        listed(&victim),
+        0,
+        "the tmpfs or its file reached the host dir"
+    );
+    assert_eq!(listed(&host_dev), 0, "a device reached the host dir");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(victim.to_str().unwrap()));
+}

@@ -76,6 +76,9 @@ pub(crate) struct Plan {
     pub devices: Vec<devices::Configured>,
     /// Add `/dev/core -> /proc/kcore` (the host has a kcore, as runc checks).
     pub dev_core: bool,
+    /// Bind host devices instead of `mknod`: the container has a user
+    /// namespace, or gorae itself runs in one (rootless podman).
+    pub bind_devices: bool,
 }
 
 /// The largest state JSON the init accepts for its hooks.
@@ -544,17 +547,15 @@ fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure>
         })?;
     }
     if plan.populate_dev {
-        devices::create_defaults(root.as_fd(), plan.namespaces.any_user()).map_err(
-            |(name, errno)| {
-                let index = devices::DEFAULT
-                    .iter()
-                    .position(|d| d.name == name)
-                    .unwrap_or(devices::DEFAULT.len());
-                fail(Step::Device, index)(errno)
-            },
-        )?;
+        devices::create_defaults(root.as_fd(), plan.bind_devices).map_err(|(name, errno)| {
+            let index = devices::DEFAULT
+                .iter()
+                .position(|d| d.name == name)
+                .unwrap_or(devices::DEFAULT.len());
+            fail(Step::Device, index)(errno)
+        })?;
     }
-    devices::create_configured(root.as_fd(), &plan.devices, plan.namespaces.any_user())
+    devices::create_configured(root.as_fd(), &plan.devices, plan.bind_devices)
         .map_err(|(i, e)| fail(Step::ConfiguredDevice, i)(e))?;
     if plan.populate_dev {
         devices::create_symlinks(root.as_fd(), plan.dev_core)

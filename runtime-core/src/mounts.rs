@@ -557,17 +557,47 @@ fn cgroup_mounts_for(
 /// the whole host tree, and cannot be made from a user namespace). The
 /// read-only remounts that follow them stay.
 pub(crate) fn bind_own_cgroups(mounts: &mut [Prepared], cgroup: &gorae_cgroups::Cgroup) {
-    let own_dir = |name: &str| -> Option<&Path> {
+    bind_cgroup_dirs(mounts, |name| {
         let prefix = Path::new("/sys/fs/cgroup").join(name);
         if name == "unified" {
-            return cgroup.unified_dir().filter(|d| d.starts_with(&prefix));
+            return cgroup
+                .unified_dir()
+                .filter(|d| d.starts_with(&prefix))
+                .map(Path::to_path_buf);
         }
         cgroup
             .v1_dirs()
             .values()
-            .map(PathBuf::as_path)
             .find(|d| d.starts_with(&prefix))
-    };
+            .cloned()
+    });
+}
+
+/// For a container without a cgroup of its own (rootless, nothing
+/// delegated), as runc: the per-hierarchy mounts bind the cgroups the
+/// caller is in (`/proc/self/cgroup`), which a fresh v1 mount in a user
+/// namespace could not show.
+pub(crate) fn bind_caller_cgroups(mounts: &mut [Prepared]) {
+    let table = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    bind_cgroup_dirs(mounts, |name| {
+        let path = table.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let dir = match controllers {
+                "" => "unified",
+                c => c.strip_prefix("name=").unwrap_or(c),
+            };
+            (dir == name).then_some(path)
+        })?;
+        Some(
+            Path::new("/sys/fs/cgroup")
+                .join(name)
+                .join(path.trim_start_matches('/')),
+        )
+    });
+}
+
+fn bind_cgroup_dirs(mounts: &mut [Prepared], own_dir: impl Fn(&str) -> Option<PathBuf>) {
     for m in mounts.iter_mut() {
         let is_cgroup =
             m.kind == Kind::Filesystem && matches!(m.fstype.to_bytes(), b"cgroup" | b"cgroup2");

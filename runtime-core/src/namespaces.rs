@@ -36,6 +36,11 @@ pub(crate) struct Namespaces {
     pub gid_map: String,
     /// `timens_offsets` contents for a new time namespace.
     pub time_offsets: Option<String>,
+    /// gorae runs in a user namespace (rootless, or under rootless
+    /// podman): it may enter the container's pid and time namespaces for
+    /// its children but not return to its own (owned by a user namespace
+    /// above), so a first child enters them instead.
+    pub caller_in_user_namespace: bool,
 }
 
 fn flag(kind: LinuxNamespaceType) -> CloneFlags {
@@ -92,6 +97,7 @@ impl Namespaces {
             uid_map: String::new(),
             gid_map: String::new(),
             time_offsets: None,
+            caller_in_user_namespace: crate::rootless(),
         }
     }
 
@@ -218,16 +224,18 @@ impl Namespaces {
     /// Whether a user namespace is joined while other namespaces are
     /// created or pid/time namespaces entered: those must be made (or
     /// entered) from inside the joined user namespace, so that it owns what
-    /// is created and a rootless caller may enter what it owns. The first
-    /// child then joins and unshares them and clones the init proper (see
-    /// `init::split`).
+    /// is created and a rootless caller may enter what it owns. Also when
+    /// gorae, in a user namespace itself, enters pid/time namespaces for a
+    /// child: it could not return to its own. The first child then joins
+    /// and unshares them and clones the init proper (see `init::split`).
     pub(crate) fn two_stage(&self) -> bool {
-        self.joins
+        let for_children = !self.joins_for_children.is_empty() || self.time_offsets.is_some();
+        let joins_user = self
+            .joins
             .iter()
-            .any(|j| j.kind == CloneFlags::CLONE_NEWUSER)
-            && (!self.new.is_empty()
-                || !self.joins_for_children.is_empty()
-                || self.time_offsets.is_some())
+            .any(|j| j.kind == CloneFlags::CLONE_NEWUSER);
+        (joins_user && (!self.new.is_empty() || for_children))
+            || (self.caller_in_user_namespace && for_children)
     }
 
     /// The namespace joined as item `i` of a failure report: `joins`, then

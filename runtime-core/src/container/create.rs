@@ -175,8 +175,9 @@ impl Runtime {
         phases.mark("cgroup");
         warnings.extend(cgroup_warnings.iter().map(|w| w.to_string()));
         warnings.iter().for_each(|w| self.warn(w));
-        if let Some(cgroup) = &cgroup {
-            mounts::bind_own_cgroups(&mut plan.mounts, cgroup);
+        match &cgroup {
+            Some(cgroup) => mounts::bind_own_cgroups(&mut plan.mounts, cgroup),
+            None => mounts::bind_caller_cgroups(&mut plan.mounts),
         }
         // The cgroup namespace is entered once the init sits in its cgroup.
         if plan
@@ -247,6 +248,7 @@ impl Runtime {
 fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     let spec = &bundle.spec;
     let namespaces = Namespaces::from_spec(spec)?;
+    let bind_devices = namespaces.any_user() || super::rootless();
     hooks::validate(spec.hooks().as_ref())?;
     let process_spec = spec
         .process()
@@ -340,6 +342,7 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         cgroup_tasks: Vec::new(),
         devices: crate::devices::prepare(spec)?,
         dev_core: std::path::Path::new("/proc/kcore").exists(),
+        bind_devices,
         console: console::Console {
             size: process_spec
                 .console_size()
