@@ -436,3 +436,58 @@ fn paths_that_need_a_mount_namespace_are_refused_without_one() {
         lab.assert_nothing_left("x");
     }
 }
+
+/// Idmapped bind mounts: with `idmap` and no mappings of its own a mount
+/// maps ids as the container's user namespace does, so a host file of
+/// uid 1 shows as 1 inside (65534, unmapped, through a plain bind); with
+/// `uidMappings` of its own the mount's mapping applies (1 -> host
+/// 100006, which is 6 inside).
+#[test]
+fn idmapped_mounts_show_host_ids_through_their_mapping() {
+    let map = json!([{"containerID": 0, "hostID": 0, "size": 1}, {"containerID": 1, "hostID": 100001, "size": 65535}]);
+    let lab = lab("idmap", "stat -c %u:%g /plain/f /idmap/f /own/f");
+    let host = lab.dir.join("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f"), "x").unwrap();
+    std::os::unix::fs::chown(host.join("f"), Some(1), Some(1)).unwrap();
+    let own = json!([{"containerID": 0, "hostID": 100005, "size": 10}]);
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| m["type"] != "cgroup");
+        mounts.push(json!({"destination": "/plain", "type": "bind", "source": host, "options": ["bind"]}));
+        mounts.push(json!({"destination": "/idmap", "type": "bind", "source": host, "options": ["bind", "idmap"]}));
+        mounts.push(json!({"destination": "/own", "type": "bind", "source": host, "options": ["rbind", "ridmap"],
+                           "uidMappings": own, "gidMappings": own}));
+    });
+    assert_eq!(lab.output("i"), "65534:65534\n1:1\n6:6\n");
+}
+
+#[test]
+fn idmapped_mounts_refuse_what_cannot_be_mapped() {
+    let cases = [
+        (
+            json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"],
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
+            "idmapped mounts must be bind mounts",
+        ),
+        (
+            json!({"destination": "/t", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}),
+            "needs uidMappings and gidMappings",
+        ),
+        (
+            json!({"destination": "/t", "type": "bind", "source": "/tmp", "options": ["bind"],
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
+            "uidMappings and gidMappings go together",
+        ),
+    ];
+    for (mount, error) in cases {
+        let lab = lab("idmap-refused", "true");
+        lab.edit_config(|c| c["mounts"].as_array_mut().unwrap().push(mount));
+        lab.create("x").expect_error(error);
+        lab.assert_nothing_left("x");
+    }
+}

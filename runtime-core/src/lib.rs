@@ -54,6 +54,7 @@ mod devices;
 pub mod documents;
 mod error;
 pub mod hooks;
+mod idmap;
 mod init;
 mod masks;
 mod mounts;

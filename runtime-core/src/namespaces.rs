@@ -300,7 +300,7 @@ fn kind_name(kind: CloneFlags) -> &'static str {
     }
 }
 
-fn id_map(maps: &[LinuxIdMapping], field: &str) -> Result<String> {
+pub(crate) fn id_map(maps: &[LinuxIdMapping], field: &str) -> Result<String> {
     let mut text = String::new();
     for (i, m) in maps.iter().enumerate() {
         if m.size() == 0 {

@@ -351,6 +351,16 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
             bind_dev_console: true,
         },
     };
+    let mut plan = plan;
+    if let Some(m) = plan.mounts.iter().find(|m| m.idmap.is_some()) {
+        if super::rootless() {
+            return Err(Error::invalid(
+                format!("mounts[{}].options", m.index),
+                "idmapped mounts need root on the host (as runc)",
+            ));
+        }
+        mounts::open_idmapped(&mut plan.mounts)?;
+    }
     let warnings = unknown_caps
         .into_iter()
         .chain(bundle.dropped_caps.iter().cloned())
