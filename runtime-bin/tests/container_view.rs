@@ -491,3 +491,68 @@ fn idmapped_mounts_refuse_what_cannot_be_mapped() {
         lab.assert_nothing_left("x");
     }
 }
+
+/// A fully remapped container (no host id mapped in): a rootfs owned by
+/// the mapped root, and a non-root user inside, who is the mapped id on
+/// the host.
+#[test]
+fn a_remapped_rootfs_and_a_non_root_user_inside() {
+    let lab = lab("remapped", "sleep 30");
+    let rootfs = lab.rootfs();
+    let busybox = rootfs.join("bin/busybox");
+    // A copy: the rootfs hard-links the host's busybox, which must keep its owner.
+    std::fs::remove_file(&busybox).unwrap();
+    std::fs::copy("/bin/busybox", &busybox).unwrap();
+    std::fs::create_dir_all(rootfs.join("tmp")).unwrap();
+    let status = std::process::Command::new("chown")
+        .args(["-R", "200000:200000"])
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::os::unix::fs::chown(rootfs.join("tmp"), Some(201000), Some(201000)).unwrap();
+    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "cgroup");
+    });
+    lab.create("m").expect_ok();
+    let pid = lab.state("m")["pid"].as_i64().unwrap();
+    lab.gorae(&["start", "m"]).expect_ok();
+    let mut host_uid = String::new();
+    for _ in 0..100 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        host_uid = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_owned();
+        if host_uid == "201000" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(host_uid, "201000", "the process's uid on the host");
+    lab.gorae(&["kill", "m", "KILL"]).expect_ok();
+    lab.wait_status("m", "stopped");
+    lab.gorae(&["delete", "m"]).expect_ok();
+    let script = "id -u; id -g; stat -c %u:%g /bin/busybox; touch /tmp/mine; stat -c %u /tmp/mine";
+    lab.edit_config(|c| c["process"]["args"] = json!(["sh", "-c", script]));
+    let out = lab.output("r");
+    assert_eq!(out, "1000\n1000\n0:0\n1000\n", "as seen inside");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(rootfs.join("tmp/mine")).unwrap()),
+        201000,
+        "the file the user made, on the host"
+    );
+}
