@@ -363,3 +363,41 @@ fn rootless_symlinks_to_the_host_keep_mounts_and_devices_in_the_rootfs() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(victim.to_str().unwrap()));
 }
+
+/// A rootless pod: a second container joins the first one's user, pid,
+/// ipc and uts namespaces by path (the rootless spec has no network
+/// namespace) (the pid namespace is entered
+/// from inside the joined user namespace) and sees its processes.
+#[test]
+fn rootless_containers_share_a_pod_s_namespaces() {
+    let Some(user) = User::create("pod") else {
+        return;
+    };
+    let sandbox = user.bundle("b7", &["sleep", "30"]);
+    user.gorae(&["create", "--bundle", sandbox.to_str().unwrap(), "sb"])
+        .expect_ok();
+    user.gorae(&["start", "sb"]).expect_ok();
+    let state: serde_json::Value =
+        serde_json::from_str(&user.gorae(&["state", "sb"]).expect_ok().stdout).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    let app = user.bundle("b8", &["sh", "-c", "echo $$; ps -o comm"]);
+    edit_config(&app, |c| {
+        let mut ns = vec![json!({"type": "mount"})];
+        for kind in ["user", "pid", "ipc", "uts"] {
+            ns.push(json!({"type": kind, "path": format!("/proc/{pid}/ns/{kind}")}));
+        }
+        c["linux"]["namespaces"] = json!(ns);
+        c["linux"].as_object_mut().unwrap().remove("uidMappings");
+        c["linux"].as_object_mut().unwrap().remove("gidMappings");
+    });
+    let out = user.gorae(&["run", "--bundle", app.to_str().unwrap(), "app"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let mut lines = out.stdout.lines();
+    assert_ne!(
+        lines.next(),
+        Some("1"),
+        "not in the sandbox's pid namespace: {out:?}"
+    );
+    assert!(out.stdout.lines().any(|l| l.trim() == "sleep"), "{out:?}");
+    user.gorae(&["delete", "--force", "sb"]).expect_ok();
+}

@@ -451,15 +451,17 @@ fn join(joins: &[namespaces::Join], first: usize) -> Result<(), Failure> {
 }
 
 /// The first of two stages (see `Namespaces::two_stage`): join the user
-/// namespace and every other one to join, create the new ones from inside
-/// it, enter the pid and time namespaces for children, then clone the init
+/// namespace and every other one to join (pid and time for children),
+/// create the new ones from inside it, then clone the init
 /// proper as our parent's child (`CLONE_PARENT`), tell the parent its pid
 /// and exit. Returns only in the init.
 fn split(plan: &Plan, channel: BorrowedFd<'_>) -> Result<(), Failure> {
     let ns = &plan.namespaces;
     join(&ns.joins, 0)?;
-    nix::sched::unshare(ns.new).map_err(fail(Step::Unshare, 0))?;
+    // Joined pid/time namespaces before a new user namespace, which would
+    // leave no capability over them.
     join(&ns.joins_for_children, ns.joins.len())?;
+    nix::sched::unshare(ns.new).map_err(fail(Step::Unshare, 0))?;
     if let Some(offsets) = &ns.time_offsets {
         let file = nix::fcntl::open(
             c"/proc/self/timens_offsets",
