@@ -212,7 +212,7 @@ fn a_hostname_without_a_uts_namespace_is_refused() {
             .unwrap()
             .retain(|n| n["type"] != "uts");
     });
-    create_fails(&lab, "c", "hostname: needs a new uts namespace");
+    create_fails(&lab, "c", "hostname: needs a uts namespace");
 }
 
 #[test]

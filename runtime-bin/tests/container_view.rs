@@ -323,3 +323,236 @@ fn start_turns_the_waiting_init_into_the_program() {
     assert!(exe().ends_with("busybox"), "the init runs {:?}", exe());
     lab.gorae(&["delete", "--force", "d"]).expect_ok();
 }
+
+/// A pod's container: it joins the sandbox's user, network, ipc and uts
+/// namespaces by path and creates its own mount and pid namespaces, which
+/// must then be owned by the joined user namespace (else mounting its
+/// `/proc` and a tmpfs, as root of that namespace, is refused).
+#[test]
+fn a_container_joins_a_user_namespace_and_creates_namespaces_it_owns() {
+    let map = json!([{"containerID": 0, "hostID": 0, "size": 1}, {"containerID": 1, "hostID": 100001, "size": 65535}]);
+    let sandbox = lab("pod-sandbox", "sleep 30");
+    sandbox.edit_config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "cgroup");
+    });
+    sandbox.create("sb").expect_ok();
+    let pid = sandbox.state("sb")["pid"].as_i64().unwrap();
+    let app = lab(
+        "pod-app",
+        "echo $$; readlink /proc/self/ns/user; readlink /proc/self/ns/net; \
+         mkdir -p /tmp/t && mount -t tmpfs t /tmp/t && echo mounted",
+    );
+    app.edit_config(|c| {
+        let mut ns = vec![json!({"type": "mount"}), json!({"type": "pid"})];
+        for kind in ["user", "network", "ipc", "uts"] {
+            ns.push(json!({"type": kind, "path": format!("/proc/{pid}/ns/{}", if kind == "network" { "net" } else { kind })}));
+        }
+        c["linux"]["namespaces"] = json!(ns);
+        c["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "cgroup");
+        c.as_object_mut().unwrap().remove("hostname");
+        for set in ["bounding", "effective", "permitted"] {
+            let caps = c["process"]["capabilities"][set].as_array_mut().unwrap();
+            caps.push(json!("CAP_SYS_ADMIN"));
+        }
+    });
+    let out = app.output("app");
+    let link = |name: &str| std::fs::read_link(format!("/proc/{pid}/ns/{name}")).unwrap();
+    let want = format!(
+        "1\n{}\n{}\nmounted\n",
+        link("user").display(),
+        link("net").display()
+    );
+    assert_eq!(out, want);
+    sandbox.gorae(&["delete", "--force", "sb"]).expect_ok();
+    sandbox.assert_nothing_left("sb");
+    app.assert_nothing_left("app");
+}
+
+/// Without a "mount" namespace entry the container shares gorae's mount
+/// namespace, as runc allows: it is `chroot`ed into its rootfs, its mounts
+/// are made there, and `delete` detaches them again.
+#[test]
+fn without_a_mount_namespace_the_container_shares_ours_and_delete_undoes_its_mounts() {
+    let lab = lab("shared-mnt", "sleep 30");
+    std::fs::write(lab.rootfs().join("marker"), "inside\n").unwrap();
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"] = json!([{"type": "pid"}]);
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    let rootfs = std::fs::canonicalize(lab.rootfs()).unwrap();
+    let below = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(rootfs.to_str().unwrap()))
+            .count()
+    };
+    lab.create("s").expect_ok();
+    lab.gorae(&["start", "s"]).expect_ok();
+    assert!(below() >= 7, "the config's mounts are in our namespace");
+    lab.gorae(&["delete", "--force", "s"]).expect_ok();
+    assert_eq!(below(), 0, "delete left mounts below the rootfs");
+    lab.assert_nothing_left("s");
+    // A run shows what the process sees: our mount namespace, its rootfs.
+    lab.edit_config(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "readlink /proc/self/ns/mnt; cat /marker"])
+    });
+    let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert_eq!(lab.output("r"), format!("{}\ninside\n", ours.display()));
+    assert_eq!(below(), 0);
+    lab.assert_nothing_left("r");
+}
+
+#[test]
+fn paths_that_need_a_mount_namespace_are_refused_without_one() {
+    for (field, edit) in [
+        ("linux.maskedPaths", json!({"maskedPaths": ["/proc/kcore"]})),
+        (
+            "linux.readonlyPaths",
+            json!({"readonlyPaths": ["/proc/sys"]}),
+        ),
+        (
+            "linux.rootfsPropagation",
+            json!({"rootfsPropagation": "private"}),
+        ),
+    ] {
+        let lab = lab("shared-mnt-refused", "true");
+        lab.edit_config(|c| {
+            c["linux"]["namespaces"] = json!([{"type": "pid"}]);
+            c.as_object_mut().unwrap().remove("hostname");
+            for (k, v) in edit.as_object().unwrap() {
+                c["linux"][k] = v.clone();
+            }
+        });
+        let out = lab.create("x");
+        out.expect_error(&format!("{field}: needs a new mnt namespace"));
+        lab.assert_nothing_left("x");
+    }
+}
+
+/// Idmapped bind mounts: with `idmap` and no mappings of its own a mount
+/// maps ids as the container's user namespace does, so a host file of
+/// uid 1 shows as 1 inside (65534, unmapped, through a plain bind); with
+/// `uidMappings` of its own the mount's mapping applies (1 -> host
+/// 100006, which is 6 inside).
+#[test]
+fn idmapped_mounts_show_host_ids_through_their_mapping() {
+    let map = json!([{"containerID": 0, "hostID": 0, "size": 1}, {"containerID": 1, "hostID": 100001, "size": 65535}]);
+    let lab = lab("idmap", "stat -c %u:%g /plain/f /idmap/f /own/f");
+    let host = lab.dir.join("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f"), "x").unwrap();
+    std::os::unix::fs::chown(host.join("f"), Some(1), Some(1)).unwrap();
+    let own = json!([{"containerID": 0, "hostID": 100005, "size": 10}]);
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| m["type"] != "cgroup");
+        mounts.push(json!({"destination": "/plain", "type": "bind", "source": host, "options": ["bind"]}));
+        mounts.push(json!({"destination": "/idmap", "type": "bind", "source": host, "options": ["bind", "idmap"]}));
+        mounts.push(json!({"destination": "/own", "type": "bind", "source": host, "options": ["rbind", "ridmap"],
+                           "uidMappings": own, "gidMappings": own}));
+    });
+    assert_eq!(lab.output("i"), "65534:65534\n1:1\n6:6\n");
+}
+
+#[test]
+fn idmapped_mounts_refuse_what_cannot_be_mapped() {
+    let cases = [
+        (
+            json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"],
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
+            "idmapped mounts must be bind mounts",
+        ),
+        (
+            json!({"destination": "/t", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}),
+            "needs uidMappings and gidMappings",
+        ),
+        (
+            json!({"destination": "/t", "type": "bind", "source": "/tmp", "options": ["bind"],
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
+            "uidMappings and gidMappings go together",
+        ),
+    ];
+    for (mount, error) in cases {
+        let lab = lab("idmap-refused", "true");
+        lab.edit_config(|c| c["mounts"].as_array_mut().unwrap().push(mount));
+        lab.create("x").expect_error(error);
+        lab.assert_nothing_left("x");
+    }
+}
+
+/// A fully remapped container (no host id mapped in): a rootfs owned by
+/// the mapped root, and a non-root user inside, who is the mapped id on
+/// the host.
+#[test]
+fn a_remapped_rootfs_and_a_non_root_user_inside() {
+    let lab = lab("remapped", "sleep 30");
+    let rootfs = lab.rootfs();
+    let busybox = rootfs.join("bin/busybox");
+    // A copy: the rootfs hard-links the host's busybox, which must keep its owner.
+    std::fs::remove_file(&busybox).unwrap();
+    std::fs::copy("/bin/busybox", &busybox).unwrap();
+    std::fs::create_dir_all(rootfs.join("tmp")).unwrap();
+    let status = std::process::Command::new("chown")
+        .args(["-R", "200000:200000"])
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::os::unix::fs::chown(rootfs.join("tmp"), Some(201000), Some(201000)).unwrap();
+    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "cgroup");
+    });
+    lab.create("m").expect_ok();
+    let pid = lab.state("m")["pid"].as_i64().unwrap();
+    lab.gorae(&["start", "m"]).expect_ok();
+    let mut host_uid = String::new();
+    for _ in 0..100 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        host_uid = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_owned();
+        if host_uid == "201000" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(host_uid, "201000", "the process's uid on the host");
+    lab.gorae(&["kill", "m", "KILL"]).expect_ok();
+    lab.wait_status("m", "stopped");
+    lab.gorae(&["delete", "m"]).expect_ok();
+    let script = "id -u; id -g; stat -c %u:%g /bin/busybox; touch /tmp/mine; stat -c %u /tmp/mine";
+    lab.edit_config(|c| c["process"]["args"] = json!(["sh", "-c", script]));
+    let out = lab.output("r");
+    assert_eq!(out, "1000\n1000\n0:0\n1000\n", "as seen inside");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(rootfs.join("tmp/mine")).unwrap()),
+        201000,
+        "the file the user made, on the host"
+    );
+}

@@ -19,6 +19,7 @@ use std::time::Instant;
 use e2e::containerd::Containerd;
 use e2e::docker::Docker;
 use e2e::podman::Podman;
+use e2e::podman_rootless::RootlessPodman;
 use e2e::{Lab, Step, Stop};
 
 /// Counts and prints scenario results.
@@ -208,6 +209,21 @@ fn main() {
                 scenario("failing-create-exits-127", Podman::failing_create),
             ],
             Podman::stop,
+        );
+    }
+    if wants("podman") || wants("podman-rootless") {
+        suite(
+            &mut report,
+            "podman-rootless",
+            || RootlessPodman::start(&lab),
+            vec![
+                scenario("run-rm-uid-map-and-exit-code", RootlessPodman::run_rm),
+                scenario(
+                    "detached-exec-stop-rm",
+                    RootlessPodman::detached_exec_stop_rm,
+                ),
+            ],
+            RootlessPodman::stop,
         );
     }
     if wants("docker") {

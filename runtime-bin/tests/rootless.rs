@@ -197,9 +197,29 @@ fn an_unprivileged_user_creates_starts_kills_and_deletes() {
         Some(user.uid.to_string().as_str()),
         "host view: {uid_line}"
     );
-    // Not yet: rootless `exec` (joining a pid namespace owned by the
-    // container's user namespace needs the user namespace first, then a
-    // second clone) is issue #13's open part.
+    // exec joins the container's user namespace first, then (from inside
+    // it) the pid namespace it owns: the process is pid 2 there, root
+    // inside and the user outside.
+    let out = user
+        .gorae(&[
+            "exec",
+            "c",
+            "sh",
+            "-c",
+            "echo $$; id -u; cat /proc/self/uid_map",
+        ])
+        .expect_ok();
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let uid = user.uid.to_string();
+    assert_eq!(
+        lines,
+        [vec!["2"], vec!["0"], vec!["0", &uid, "1"]],
+        "{out:?}"
+    );
     user.gorae(&["kill", "c", "KILL"]).expect_ok();
     for _ in 0..100 {
         let s: serde_json::Value =
@@ -255,4 +275,125 @@ fn limits_without_a_delegated_cgroup_fail_saying_why() {
     std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
     user.gorae(&["create", "--bundle", bundle.to_str().unwrap(), "l"])
         .expect_error("rootless and no cgroup is delegated to this user");
+}
+
+fn edit_config(bundle: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    f(&mut config);
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+}
+
+/// Rootless safety: root inside is the user outside, so a host directory
+/// of root's, bound in read-write, stays as unwritable as it is to the user.
+#[test]
+fn rootless_root_cannot_write_a_host_file_the_user_cannot() {
+    let Some(user) = User::create("ro") else {
+        return;
+    };
+    let host = user.dir.join("roots");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("file"), "host\n").unwrap();
+    let script = "echo pwned > /host/file; touch /host/new; chmod 777 /host/file; \
+                  cat /host/file";
+    let bundle = user.bundle("b5", &["sh", "-c", script]);
+    edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/host", "type": "bind", "source": host,
+            "options": ["rbind", "rw"]
+        }));
+    });
+    let out = user.gorae(&["run", "--bundle", bundle.to_str().unwrap(), "w"]);
+    assert_eq!(out.stdout, "host\n", "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(host.join("file")).unwrap(),
+        "host\n"
+    );
+    assert!(
+        !host.join("new").exists(),
+        "the container created a host file"
+    );
+    let mode = std::fs::metadata(host.join("file")).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o644, "the container changed the host file's mode");
+}
+
+/// Rootless variants of CVE-2021-30465 and CVE-2026-41579: a mount
+/// destination that is a symlink to a host directory the user owns, and a
+/// rootfs whose /dev is such a symlink (devices are bind-mounted here, not
+/// made): everything lands inside the rootfs.
+#[test]
+fn rootless_symlinks_to_the_host_keep_mounts_and_devices_in_the_rootfs() {
+    let Some(user) = User::create("sl") else {
+        return;
+    };
+    let bundle = user.bundle(
+        "b6",
+        &["sh", "-c", "stat -c %t:%T /dev/null; touch /escape/x"],
+    );
+    let rootfs = bundle.join("rootfs");
+    let (victim, host_dev) = (user.dir.join("victim"), user.dir.join("host-dev"));
+    for dir in [&victim, &host_dev] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::create_dir_all(rootfs.join(dir.strip_prefix("/").unwrap())).unwrap();
+    }
+    std::os::unix::fs::symlink(&victim, rootfs.join("escape")).unwrap();
+    std::fs::remove_dir(rootfs.join("dev")).unwrap();
+    std::os::unix::fs::symlink(&host_dev, rootfs.join("dev")).unwrap();
+    user.chown(&bundle);
+    user.chown(&user.dir);
+    edit_config(&bundle, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/escape", "type": "tmpfs", "source": "tmpfs", "options": ["rw"]
+        }));
+    });
+    let out = user.gorae(&["run", "--bundle", bundle.to_str().unwrap(), "s"]);
+    assert_eq!(out.stdout, "1:3\n", "{out:?}");
+    let listed = |d: &Path| std::fs::read_dir(d).unwrap().count();
+    assert_eq!(
+        listed(&victim),
+        0,
+        "the tmpfs or its file reached the host dir"
+    );
+    assert_eq!(listed(&host_dev), 0, "a device reached the host dir");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(victim.to_str().unwrap()));
+}
+
+/// A rootless pod: a second container joins the first one's user, pid,
+/// ipc and uts namespaces by path (the rootless spec has no network
+/// namespace) (the pid namespace is entered
+/// from inside the joined user namespace) and sees its processes.
+#[test]
+fn rootless_containers_share_a_pod_s_namespaces() {
+    let Some(user) = User::create("pod") else {
+        return;
+    };
+    let sandbox = user.bundle("b7", &["sleep", "30"]);
+    user.gorae(&["create", "--bundle", sandbox.to_str().unwrap(), "sb"])
+        .expect_ok();
+    user.gorae(&["start", "sb"]).expect_ok();
+    let state: serde_json::Value =
+        serde_json::from_str(&user.gorae(&["state", "sb"]).expect_ok().stdout).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    let app = user.bundle("b8", &["sh", "-c", "echo $$; ps -o comm"]);
+    edit_config(&app, |c| {
+        let mut ns = vec![json!({"type": "mount"})];
+        for kind in ["user", "pid", "ipc", "uts"] {
+            ns.push(json!({"type": kind, "path": format!("/proc/{pid}/ns/{kind}")}));
+        }
+        c["linux"]["namespaces"] = json!(ns);
+        c["linux"].as_object_mut().unwrap().remove("uidMappings");
+        c["linux"].as_object_mut().unwrap().remove("gidMappings");
+    });
+    let out = user.gorae(&["run", "--bundle", app.to_str().unwrap(), "app"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let mut lines = out.stdout.lines();
+    assert_ne!(
+        lines.next(),
+        Some("1"),
+        "not in the sandbox's pid namespace: {out:?}"
+    );
+    assert!(out.stdout.lines().any(|l| l.trim() == "sleep"), "{out:?}");
+    user.gorae(&["delete", "--force", "sb"]).expect_ok();
 }

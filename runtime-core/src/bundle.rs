@@ -65,7 +65,7 @@ impl Bundle {
             .ok_or_else(|| Error::invalid("process", "missing"))?;
         check_process(process)?;
         if spec.hostname().is_some() || spec.domainname().is_some() {
-            crate::namespaces::require_new(
+            crate::namespaces::require_listed(
                 &spec,
                 oci_spec::runtime::LinuxNamespaceType::Uts,
                 "hostname",

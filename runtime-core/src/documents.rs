@@ -112,11 +112,13 @@ pub fn features() -> Value {
         "ociVersionMax": OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
-            "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "lazytime",
-            "mand", "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand", "norelatime",
-            "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount", "ro", "rprivate",
-            "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync",
-            "unbindable"
+            "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap",
+            "lazytime", "mand", "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand",
+            "norelatime", "nostrictatime", "nosuid", "private", "rbind", "rdev", "rdiratime",
+            "relatime", "remount", "rexec", "ridmap", "rnoatime", "rnodev", "rnodiratime",
+            "rnoexec", "rnosuid", "rnosymfollow", "ro", "rprivate", "rrelatime", "rro", "rrw",
+            "rshared", "rslave", "rstrictatime", "rsuid", "rsymfollow", "runbindable", "rw",
+            "shared", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable"
         ],
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
@@ -145,7 +147,7 @@ pub fn features() -> Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "io.github.gorae.version": env!("CARGO_PKG_VERSION"),

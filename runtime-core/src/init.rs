@@ -16,14 +16,15 @@ use std::os::unix::ffi::OsStrExt;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sched::setns;
+use nix::sched::{CloneFlags, setns};
 use nix::sys::socket::{SockFlag, accept4};
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::{chdir, fchdir, pivot_root, read, sethostname, write};
 
 use crate::{
-    console, devices, hooks, masks, mounts, namespaces::Namespaces, process, rlimits, scheduling,
-    sys, sysctl,
+    console, devices, hooks, masks, mounts,
+    namespaces::{self, Namespaces},
+    process, rlimits, scheduling, sys, sysctl,
 };
 
 /// Everything the init needs, prepared by the parent before the clone.
@@ -75,6 +76,9 @@ pub(crate) struct Plan {
     pub devices: Vec<devices::Configured>,
     /// Add `/dev/core -> /proc/kcore` (the host has a kcore, as runc checks).
     pub dev_core: bool,
+    /// Bind host devices instead of `mknod`: the container has a user
+    /// namespace, or gorae itself runs in one (rootless podman).
+    pub bind_devices: bool,
 }
 
 /// The largest state JSON the init accepts for its hooks.
@@ -126,6 +130,8 @@ pub(crate) enum Step {
     Keyring,
     ConfiguredDevice,
     CgroupJoin,
+    Unshare,
+    Clone,
 }
 
 impl Step {
@@ -143,7 +149,7 @@ impl Step {
     }
 }
 
-const STEPS: [Step; 42] = [
+const STEPS: [Step; 44] = [
     Step::WaitParent,
     Step::BecomeRoot,
     Step::Join,
@@ -186,6 +192,8 @@ const STEPS: [Step; 42] = [
     Step::Keyring,
     Step::ConfiguredDevice,
     Step::CgroupJoin,
+    Step::Unshare,
+    Step::Clone,
 ];
 
 /// A failed step: which, on which item (mount index, namespace index, ...),
@@ -205,11 +213,13 @@ fn fail(step: Step, index: usize) -> impl FnOnce(Errno) -> Failure {
     }
 }
 
-/// What the init tells the parent: ready, or how it failed.
+/// What the init tells the parent: ready, or how it failed; in two stages
+/// the first child tells the pid of the init it cloned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Report {
     Ready,
     Failed(Failure),
+    Forked(i32),
 }
 
 impl Report {
@@ -219,6 +229,7 @@ impl Report {
         let (kind, step, index, errno) = match self {
             Report::Ready => (1u32, 0u32, 0u32, 0i32),
             Report::Failed(f) => (2, f.step as u32, f.index, f.errno as i32),
+            Report::Forked(pid) => (3, 0, pid as u32, 0),
         };
         let mut b = [0u8; Self::SIZE];
         b[0..4].copy_from_slice(&kind.to_le_bytes());
@@ -241,6 +252,7 @@ impl Report {
                 index,
                 errno: Errno::from_raw(errno),
             })),
+            3 => Some(Report::Forked(index as i32)),
             _ => None,
         }
     }
@@ -273,6 +285,9 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     // If `create` dies, the init dies with it.
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0);
     join_cgroups(&plan.cgroup_tasks)?;
+    if plan.namespaces.two_stage() {
+        split(plan, fds.channel)?;
+    }
     // Tell the parent we sit in our cgroups before it sends anything: a
     // failure so far reaches it as a report, never as a reset socket.
     write(fds.channel, &Report::Ready.encode()).map_err(fail(Step::CgroupJoin, 0))?;
@@ -410,11 +425,10 @@ fn enter_namespaces(plan: &Plan, fds: &Fds<'_>) -> Result<(), Failure> {
             .map_err(fail(Step::CgroupNamespace, 0))?;
     }
     if plan.namespaces.new_user() {
-        sys::setresgid_thread(0).map_err(fail(Step::BecomeRoot, 0))?;
-        sys::setresuid_thread(0).map_err(fail(Step::BecomeRoot, 0))?;
+        become_root()?;
     }
-    for (i, join) in plan.namespaces.joins.iter().enumerate() {
-        setns(join.fd.as_fd(), join.kind).map_err(fail(Step::Join, i))?;
+    if !plan.namespaces.two_stage() {
+        join(&plan.namespaces.joins, 0)?;
     }
     Ok(())
 }
@@ -427,6 +441,60 @@ fn wait_parent(channel: BorrowedFd<'_>) -> Result<(), Failure> {
         Ok(1) => Ok(()),
         Ok(_) => Err(fail(Step::WaitParent, 0)(Errno::EPIPE)),
         Err(e) => Err(fail(Step::WaitParent, 0)(e)),
+    }
+}
+
+fn become_root() -> Result<(), Failure> {
+    sys::setresgid_thread(0).map_err(fail(Step::BecomeRoot, 0))?;
+    sys::setresuid_thread(0).map_err(fail(Step::BecomeRoot, 0))
+}
+
+/// `setns` into each of `joins`, numbered from `first` in reports.
+fn join(joins: &[namespaces::Join], first: usize) -> Result<(), Failure> {
+    for (i, j) in joins.iter().enumerate() {
+        setns(j.fd.as_fd(), j.kind).map_err(fail(Step::Join, first + i))?;
+        if j.kind == CloneFlags::CLONE_NEWUSER {
+            // Act as the namespace's root, as runc does: files the init
+            // creates must belong to a mapped id.
+            become_root()?;
+        }
+    }
+    Ok(())
+}
+
+/// The first of two stages (see `Namespaces::two_stage`): join the user
+/// namespace and every other one to join (pid and time for children),
+/// create the new ones from inside it, then clone the init
+/// proper as our parent's child (`CLONE_PARENT`), tell the parent its pid
+/// and exit. Returns only in the init.
+fn split(plan: &Plan, channel: BorrowedFd<'_>) -> Result<(), Failure> {
+    let ns = &plan.namespaces;
+    join(&ns.joins, 0)?;
+    // Joined pid/time namespaces before a new user namespace, which would
+    // leave no capability over them.
+    join(&ns.joins_for_children, ns.joins.len())?;
+    nix::sched::unshare(ns.new).map_err(fail(Step::Unshare, 0))?;
+    if let Some(offsets) = &ns.time_offsets {
+        let file = nix::fcntl::open(
+            c"/proc/self/timens_offsets",
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail(Step::Unshare, 1))?;
+        write(file.as_fd(), offsets.as_bytes()).map_err(fail(Step::Unshare, 1))?;
+    }
+    // SAFETY: both processes go on in this allocation-free init: the
+    // child returns into it, this one writes its report and exits.
+    match unsafe { sys::clone3(libc::CLONE_PARENT as u64, None) } {
+        Err(e) => Err(fail(Step::Clone, 0)(e)),
+        Ok(sys::Cloned::Child) => {
+            let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0);
+            Ok(())
+        }
+        Ok(sys::Cloned::Parent { pid, .. }) => {
+            let _ = write(channel, &Report::Forked(pid.as_raw()).encode());
+            sys::exit_now(0)
+        }
     }
 }
 
@@ -461,18 +529,21 @@ fn run_hooks(plan: &mut Plan, from: BorrowedFd<'_>, step: Step) -> Result<(), Fa
 
 fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure> {
     let none: Option<&CStr> = None;
-    // Nothing we mount may propagate back to the host.
-    let propagation = MsFlags::MS_REC | MsFlags::MS_SLAVE;
-    mount(none, c"/", none, propagation, none).map_err(fail(Step::RootPropagation, 0))?;
     let rootfs = plan.rootfs.as_c_str();
-    mount(
-        Some(rootfs),
-        rootfs,
-        none,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        none,
-    )
-    .map_err(fail(Step::BindRootfs, 0))?;
+    let own_namespace = plan.namespaces.new_mount();
+    if own_namespace {
+        // Nothing we mount may propagate back to the host.
+        let propagation = MsFlags::MS_REC | MsFlags::MS_SLAVE;
+        mount(none, c"/", none, propagation, none).map_err(fail(Step::RootPropagation, 0))?;
+        mount(
+            Some(rootfs),
+            rootfs,
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        )
+        .map_err(fail(Step::BindRootfs, 0))?;
+    }
     let root = nix::fcntl::open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -490,17 +561,15 @@ fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure>
         })?;
     }
     if plan.populate_dev {
-        devices::create_defaults(root.as_fd(), plan.namespaces.new_user()).map_err(
-            |(name, errno)| {
-                let index = devices::DEFAULT
-                    .iter()
-                    .position(|d| d.name == name)
-                    .unwrap_or(devices::DEFAULT.len());
-                fail(Step::Device, index)(errno)
-            },
-        )?;
+        devices::create_defaults(root.as_fd(), plan.bind_devices).map_err(|(name, errno)| {
+            let index = devices::DEFAULT
+                .iter()
+                .position(|d| d.name == name)
+                .unwrap_or(devices::DEFAULT.len());
+            fail(Step::Device, index)(errno)
+        })?;
     }
-    devices::create_configured(root.as_fd(), &plan.devices, plan.namespaces.new_user())
+    devices::create_configured(root.as_fd(), &plan.devices, plan.bind_devices)
         .map_err(|(i, e)| fail(Step::ConfiguredDevice, i)(e))?;
     if plan.populate_dev {
         devices::create_symlinks(root.as_fd(), plan.dev_core)
@@ -509,7 +578,9 @@ fn build_rootfs(plan: &mut Plan, channel: BorrowedFd<'_>) -> Result<(), Failure>
     if !plan.create_container_hooks.is_empty() {
         run_hooks(plan, channel, Step::CreateContainerHook)?;
     }
-    if plan.no_pivot {
+    if !own_namespace {
+        enter_root_by_chroot(root)?;
+    } else if plan.no_pivot {
         enter_root_by_move(root)?;
     } else {
         enter_root(root)?;
@@ -556,6 +627,15 @@ fn enter_root_by_move(root: OwnedFd) -> Result<(), Failure> {
     nix::unistd::chroot(c".").map_err(fail(Step::PivotRoot, 2))?;
     chdir(c"/").map_err(fail(Step::PivotRoot, 3))?;
     Ok(())
+}
+
+/// Without a mount namespace of its own (the config lists none, or joins
+/// one by path), as runc: `chroot` into the rootfs, whose mounts stay in
+/// the shared namespace (`delete` undoes them in gorae's own).
+fn enter_root_by_chroot(root: OwnedFd) -> Result<(), Failure> {
+    fchdir(root.as_fd()).map_err(fail(Step::PivotRoot, 0))?;
+    nix::unistd::chroot(c".").map_err(fail(Step::PivotRoot, 2))?;
+    chdir(c"/").map_err(fail(Step::PivotRoot, 3))
 }
 
 fn set_names(plan: &Plan) -> Result<(), Failure> {

@@ -19,6 +19,7 @@ use nix::sys::statvfs::{FsFlags, fstatvfs};
 use oci_spec::runtime::{Mount, Spec};
 
 use crate::error::{Error, Result};
+use crate::idmap::IdMapped;
 use crate::sys;
 
 /// What a prepared mount does.
@@ -54,6 +55,8 @@ pub(crate) struct Prepared {
     pub recursive: (u64, u64),
     /// runc's `tmpcopyup`: fill the new tmpfs with what the directory held.
     pub copy_up: bool,
+    /// An idmapped bind: the detached tree the init attaches instead.
+    pub idmap: Option<crate::idmap::IdMapped>,
 }
 
 const PROPAGATION: MsFlags = MsFlags::MS_SHARED
@@ -66,6 +69,10 @@ enum Opt {
     Clear(MsFlags),
     Propagation(MsFlags),
     Bind {
+        recursive: bool,
+    },
+    /// `idmap` / `ridmap`: an idmapped bind mount.
+    IdMap {
         recursive: bool,
     },
     /// `MOUNT_ATTR_*` bits set and cleared on the mount and every mount
@@ -122,6 +129,8 @@ fn option(name: &str) -> Option<Opt> {
         "nolazytime" => Clear(F::MS_LAZYTIME),
         "bind" => Bind { recursive: false },
         "rbind" => Bind { recursive: true },
+        "idmap" => IdMap { recursive: false },
+        "ridmap" => IdMap { recursive: true },
         "private" => Propagation(F::MS_PRIVATE),
         "rprivate" => Propagation(F::MS_PRIVATE | F::MS_REC),
         "shared" => Propagation(F::MS_SHARED),
@@ -273,6 +282,11 @@ pub(crate) fn prepare(
     cgroup_mounts: &[HostCgroup],
 ) -> Result<Vec<Prepared>> {
     let mut out = Vec::new();
+    let linux = spec.linux().as_ref();
+    let container_maps = (
+        linux.and_then(|l| l.uid_mappings().as_deref()),
+        linux.and_then(|l| l.gid_mappings().as_deref()),
+    );
     for (i, m) in spec
         .mounts()
         .as_deref()
@@ -280,9 +294,79 @@ pub(crate) fn prepare(
         .iter()
         .enumerate()
     {
+        let idmap = idmapped(i, m, container_maps)?;
         prepare_one(i, m, bundle, cgroup_mounts, &mut out)?;
+        if let Some(idmap) = idmap {
+            let bind = out
+                .iter_mut()
+                .find(|p| p.index == i && matches!(p.kind, Kind::Bind { .. }))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        format!("mounts[{i}].options"),
+                        "idmapped mounts must be bind mounts",
+                    )
+                })?;
+            bind.idmap = Some(idmap);
+        }
     }
     Ok(out)
+}
+
+type Maps<'a> = (
+    Option<&'a [oci_spec::runtime::LinuxIdMapping]>,
+    Option<&'a [oci_spec::runtime::LinuxIdMapping]>,
+);
+
+/// The idmapping of mount `m`: asked by `idmap`/`ridmap` or by its own
+/// `uidMappings`/`gidMappings`, which default to the container's.
+fn idmapped(index: usize, m: &Mount, container: Maps<'_>) -> Result<Option<IdMapped>> {
+    let field = format!("mounts[{index}]");
+    let options = m.options().as_deref().unwrap_or_default();
+    let asked = options.iter().find_map(|o| match option(o) {
+        Some(Opt::IdMap { recursive }) => Some(recursive),
+        _ => None,
+    });
+    let own = (m.uid_mappings().as_deref(), m.gid_mappings().as_deref());
+    if asked.is_none() && own.0.is_none() && own.1.is_none() {
+        return Ok(None);
+    }
+    if own.0.is_some() != own.1.is_some() {
+        return Err(Error::invalid(
+            format!("{field}.uidMappings"),
+            "uidMappings and gidMappings go together",
+        ));
+    }
+    let (uids, gids) = match own {
+        (Some(u), Some(g)) => (u, g),
+        _ => match container {
+            (Some(u), Some(g)) => (u, g),
+            _ => {
+                return Err(Error::invalid(
+                    format!("{field}.options"),
+                    "an idmapped mount needs uidMappings and gidMappings, its own or linux's",
+                ));
+            }
+        },
+    };
+    let recursive = asked.unwrap_or_else(|| options.iter().any(|o| o == "rbind"));
+    Ok(Some(IdMapped {
+        uid_map: crate::namespaces::id_map(uids, &format!("{field}.uidMappings"))?,
+        gid_map: crate::namespaces::id_map(gids, &format!("{field}.gidMappings"))?,
+        recursive,
+        tree: None,
+    }))
+}
+
+/// Clones the source of each idmapped bind into its detached, mapped
+/// tree (in the parent, before the clone).
+pub(crate) fn open_idmapped(mounts: &mut [Prepared]) -> Result<()> {
+    for m in mounts.iter_mut() {
+        let field = format!("mounts[{}]", m.index);
+        if let Some(idmap) = &mut m.idmap {
+            idmap.open(&m.source, &field)?;
+        }
+    }
+    Ok(())
 }
 
 fn prepare_one(
@@ -306,6 +390,7 @@ fn prepare_one(
             Some(Opt::Clear(f)) => flags.remove(f),
             Some(Opt::Propagation(f)) => prop |= f,
             Some(Opt::Bind { recursive }) => bind = Some(bind.unwrap_or(false) || recursive),
+            Some(Opt::IdMap { .. }) => {}
             Some(Opt::Recursive { set, clear }) => {
                 rattrs = ((rattrs.0 & !clear) | set, (rattrs.1 & !set) | clear);
             }
@@ -346,6 +431,7 @@ fn prepare_one(
             propagation: MsFlags::empty(),
             recursive: rattrs,
             copy_up: false,
+            idmap: None,
         });
         if !remount.is_empty() || !prop.is_empty() {
             out.push(remount_of(index, destination, components, remount, prop));
@@ -387,6 +473,7 @@ fn prepare_one(
         propagation: prop,
         recursive: rattrs,
         copy_up,
+        idmap: None,
     });
     Ok(())
 }
@@ -411,6 +498,7 @@ fn remount_of(
         propagation,
         recursive: (0, 0),
         copy_up: false,
+        idmap: None,
     }
 }
 
@@ -499,6 +587,7 @@ fn cgroup_mounts_for(
             propagation: MsFlags::empty(),
             recursive: (0, 0),
             copy_up: false,
+            idmap: None,
         })
     };
     if let Some(v2) = host.iter().find(|h| h.name.is_empty()) {
@@ -557,17 +646,47 @@ fn cgroup_mounts_for(
 /// the whole host tree, and cannot be made from a user namespace). The
 /// read-only remounts that follow them stay.
 pub(crate) fn bind_own_cgroups(mounts: &mut [Prepared], cgroup: &gorae_cgroups::Cgroup) {
-    let own_dir = |name: &str| -> Option<&Path> {
+    bind_cgroup_dirs(mounts, |name| {
         let prefix = Path::new("/sys/fs/cgroup").join(name);
         if name == "unified" {
-            return cgroup.unified_dir().filter(|d| d.starts_with(&prefix));
+            return cgroup
+                .unified_dir()
+                .filter(|d| d.starts_with(&prefix))
+                .map(Path::to_path_buf);
         }
         cgroup
             .v1_dirs()
             .values()
-            .map(PathBuf::as_path)
             .find(|d| d.starts_with(&prefix))
-    };
+            .cloned()
+    });
+}
+
+/// For a container without a cgroup of its own (rootless, nothing
+/// delegated), as runc: the per-hierarchy mounts bind the cgroups the
+/// caller is in (`/proc/self/cgroup`), which a fresh v1 mount in a user
+/// namespace could not show.
+pub(crate) fn bind_caller_cgroups(mounts: &mut [Prepared]) {
+    let table = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    bind_cgroup_dirs(mounts, |name| {
+        let path = table.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let dir = match controllers {
+                "" => "unified",
+                c => c.strip_prefix("name=").unwrap_or(c),
+            };
+            (dir == name).then_some(path)
+        })?;
+        Some(
+            Path::new("/sys/fs/cgroup")
+                .join(name)
+                .join(path.trim_start_matches('/')),
+        )
+    });
+}
+
+fn bind_cgroup_dirs(mounts: &mut [Prepared], own_dir: impl Fn(&str) -> Option<PathBuf>) {
     for m in mounts.iter_mut() {
         let is_cgroup =
             m.kind == Kind::Filesystem && matches!(m.fstype.to_bytes(), b"cgroup" | b"cgroup2");
@@ -680,6 +799,12 @@ pub(crate) fn apply(root: BorrowedFd<'_>, m: &Prepared) -> Result<(), (Failed, E
     let at = FdPath::new(target.as_fd());
     let none: Option<&CStr> = None;
     match m.kind {
+        Kind::Bind { .. } if m.idmap.as_ref().is_some_and(|i| i.tree.is_some()) => {
+            match m.idmap.as_ref().and_then(|i| i.tree.as_ref()) {
+                Some(tree) => sys::move_mount(tree.as_fd(), target.as_fd()),
+                None => Err(Errno::EINVAL),
+            }
+        }
         Kind::Bind { recursive } => {
             let rec = if recursive {
                 MsFlags::MS_REC

@@ -36,6 +36,11 @@ pub(crate) struct Namespaces {
     pub gid_map: String,
     /// `timens_offsets` contents for a new time namespace.
     pub time_offsets: Option<String>,
+    /// gorae runs in a user namespace (rootless, or under rootless
+    /// podman): it may enter the container's pid and time namespaces for
+    /// its children but not return to its own (owned by a user namespace
+    /// above), so a first child enters them instead.
+    pub caller_in_user_namespace: bool,
 }
 
 fn flag(kind: LinuxNamespaceType) -> CloneFlags {
@@ -51,22 +56,35 @@ fn flag(kind: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+/// Fails unless the config gives the container a namespace of `kind`, new
+/// or joined by path, naming the field that needs it.
+pub(crate) fn require_listed(spec: &Spec, kind: LinuxNamespaceType, field: &str) -> Result<()> {
+    require(spec, kind, field, false)
+}
+
 /// Fails unless the config gives the container a new namespace of `kind`,
 /// naming the field that needs it.
 pub(crate) fn require_new(spec: &Spec, kind: LinuxNamespaceType, field: &str) -> Result<()> {
-    let own = spec
+    require(spec, kind, field, true)
+}
+
+fn require(spec: &Spec, kind: LinuxNamespaceType, field: &str, new: bool) -> Result<()> {
+    let found = spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == kind && ns.path().is_none()));
-    if own {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("needs a new {kind} namespace in linux.namespaces"),
-        ))
+        .is_some_and(|nss| {
+            nss.iter()
+                .any(|ns| ns.typ() == kind && !(new && ns.path().is_some()))
+        });
+    if found {
+        return Ok(());
     }
+    let which = if new { "a new" } else { "a" };
+    Err(Error::invalid(
+        field,
+        format!("needs {which} {kind} namespace in linux.namespaces"),
+    ))
 }
 
 impl Namespaces {
@@ -79,6 +97,7 @@ impl Namespaces {
             uid_map: String::new(),
             gid_map: String::new(),
             time_offsets: None,
+            caller_in_user_namespace: crate::rootless(),
         }
     }
 
@@ -117,19 +136,6 @@ impl Namespaces {
         // The user namespace is joined first: the others are owned by it.
         ns.joins
             .sort_by_key(|j| j.kind != CloneFlags::CLONE_NEWUSER);
-        if !ns.new.contains(CloneFlags::CLONE_NEWNS) {
-            return Err(Error::invalid(
-                "linux.namespaces",
-                "gorae needs a new mount namespace (a \"mount\" entry without a path)",
-            ));
-        }
-        let joins_user = ns.joins.iter().any(|j| j.kind == CloneFlags::CLONE_NEWUSER);
-        if joins_user && !ns.new.is_empty() {
-            return Err(Error::invalid(
-                "linux.namespaces",
-                "joining a user namespace while creating other namespaces is not supported yet",
-            ));
-        }
         let uid_maps = linux
             .and_then(|l| l.uid_mappings().as_deref())
             .unwrap_or_default();
@@ -145,7 +151,11 @@ impl Namespaces {
             }
             ns.uid_map = id_map(uid_maps, "linux.uidMappings")?;
             ns.gid_map = id_map(gid_maps, "linux.gidMappings")?;
-        } else if !uid_maps.is_empty() || !gid_maps.is_empty() {
+        } else if !seen.contains(CloneFlags::CLONE_NEWUSER)
+            && (!uid_maps.is_empty() || !gid_maps.is_empty())
+        {
+            // With a joined user namespace the mappings are its own: they
+            // describe it and are not written again (as runc).
             return Err(Error::invalid(
                 "linux.uidMappings",
                 "mappings need a new user namespace in linux.namespaces",
@@ -188,10 +198,62 @@ impl Namespaces {
         self.new.contains(CloneFlags::CLONE_NEWUSER)
     }
 
+    /// Whether the container gets a new mount namespace, where its rootfs
+    /// is pivoted into. Without one it runs `chroot`ed in the mount
+    /// namespace it shares (gorae's own, or one joined by path).
+    pub(crate) fn new_mount(&self) -> bool {
+        self.new.contains(CloneFlags::CLONE_NEWNS)
+    }
+
+    /// Whether the container shares gorae's own mount namespace: the mounts
+    /// its init makes there outlive it and are undone by `delete`.
+    pub(crate) fn shares_mounts(&self) -> bool {
+        !self.new_mount() && !self.joins.iter().any(|j| j.kind == CloneFlags::CLONE_NEWNS)
+    }
+
+    /// Whether the container has a user namespace, new or joined (where
+    /// `mknod` is refused).
+    pub(crate) fn any_user(&self) -> bool {
+        self.new_user()
+            || self
+                .joins
+                .iter()
+                .any(|j| j.kind == CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// Whether a user namespace is joined while other namespaces are
+    /// created or pid/time namespaces entered: those must be made (or
+    /// entered) from inside the joined user namespace, so that it owns what
+    /// is created and a rootless caller may enter what it owns. Also when
+    /// gorae, in a user namespace itself, enters pid/time namespaces for a
+    /// child: it could not return to its own. The first child then joins
+    /// and unshares them and clones the init proper (see `init::split`).
+    pub(crate) fn two_stage(&self) -> bool {
+        let for_children = !self.joins_for_children.is_empty() || self.time_offsets.is_some();
+        let joins_user = self
+            .joins
+            .iter()
+            .any(|j| j.kind == CloneFlags::CLONE_NEWUSER);
+        (joins_user && (!self.new.is_empty() || for_children))
+            || (self.caller_in_user_namespace && for_children)
+    }
+
+    /// The namespace joined as item `i` of a failure report: `joins`, then
+    /// `joins_for_children`.
+    pub(crate) fn joined(&self, i: usize) -> Option<&Join> {
+        self.joins.get(i).or_else(|| {
+            self.joins_for_children
+                .get(i.checked_sub(self.joins.len())?)
+        })
+    }
+
     /// The flags the clone itself creates. A new time namespace with offsets
     /// is made by the parent instead (offsets can only be written before a
-    /// process enters it).
+    /// process enters it). In two stages the first clone creates nothing.
     pub(crate) fn clone_flags(&self) -> u64 {
+        if self.two_stage() {
+            return 0;
+        }
         let mut flags = self.new;
         if self.time_offsets.is_some() {
             flags.remove(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME));
@@ -238,7 +300,7 @@ fn kind_name(kind: CloneFlags) -> &'static str {
     }
 }
 
-fn id_map(maps: &[LinuxIdMapping], field: &str) -> Result<String> {
+pub(crate) fn id_map(maps: &[LinuxIdMapping], field: &str) -> Result<String> {
     let mut text = String::new();
     for (i, m) in maps.iter().enumerate() {
         if m.size() == 0 {
@@ -263,7 +325,8 @@ pub(crate) struct ForChildren {
 /// Puts the caller's future children in the container's pid and time
 /// namespaces (joined, or a new time namespace with its offsets).
 pub(crate) fn enter_for_children(ns: &Namespaces) -> Result<ForChildren> {
-    if ns.joins_for_children.is_empty() && ns.time_offsets.is_none() {
+    let none = ns.joins_for_children.is_empty() && ns.time_offsets.is_none();
+    if none || ns.two_stage() {
         return Ok(ForChildren { own: None });
     }
     let open = |p: &str| File::open(p).map_err(|e| Error::io("open", p, e));

@@ -172,6 +172,10 @@ pub struct Saved {
     /// `linux.seccomp.listenerMetadata`.
     #[serde(default)]
     pub listener_metadata: Option<String>,
+    /// Mounts the init made in gorae's own mount namespace (a config
+    /// without a "mount" namespace), undone by `delete`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_mounts: Vec<crate::shared_mounts::SharedMount>,
 }
 
 impl Saved {

@@ -34,7 +34,11 @@ pub unsafe fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Cloned, Err
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = flags | libc::CLONE_PIDFD as u64;
     args.pidfd = std::ptr::addr_of_mut!(pidfd) as u64;
-    args.exit_signal = libc::SIGCHLD as u64;
+    // With CLONE_PARENT the child gets its parent's exit signal; clone3
+    // refuses any other.
+    if flags & libc::CLONE_PARENT as u64 == 0 {
+        args.exit_signal = libc::SIGCHLD as u64;
+    }
     if let Some(fd) = cgroup_fd {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd as u64;
@@ -393,19 +397,25 @@ pub fn mount_setattr(
     set: u64,
     clear: u64,
 ) -> Result<(), Errno> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clear,
         propagation: 0,
         userns_fd: 0,
     };
+    set_mount_attr(fd, recursive, &attr)
+}
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn set_mount_attr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttr) -> Result<(), Errno> {
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: the path is an empty C string and attr a valid mount_attr of
     // the size passed.
@@ -415,8 +425,73 @@ pub fn mount_setattr(
             fd.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr,
+            attr,
             std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// A child that waits in a new user namespace until it is killed, for its
+/// namespace (idmapped mounts): returns its pid and pidfd.
+pub fn user_namespace_holder() -> Result<(Pid, OwnedFd), Errno> {
+    // SAFETY: the child only calls pause() until it is killed: no
+    // allocation, no lock, no return into the caller.
+    match unsafe { clone3(libc::CLONE_NEWUSER as u64, None) }? {
+        Cloned::Child => loop {
+            // SAFETY: pause has no preconditions.
+            unsafe { libc::pause() };
+        },
+        Cloned::Parent { pid, pidfd } => Ok((pid, pidfd)),
+    }
+}
+
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+/// [| AT_RECURSIVE])`: a detached copy of the mount tree at `path`.
+pub fn open_tree_clone(path: &CStr, recursive: bool) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: u32 = 1;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as u32;
+    }
+    // SAFETY: path is NUL-terminated; the call only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    // SAFETY: on success the kernel returned a new fd nothing else owns.
+    Errno::result(ret).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `mount_setattr` with `MOUNT_ATTR_IDMAP`: ids on the (detached) mount
+/// behind `fd` are mapped through the user namespace `userns`.
+pub fn mount_setattr_idmap(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    userns: BorrowedFd<'_>,
+) -> Result<(), Errno> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    set_mount_attr(fd, recursive, &attr)
+}
+
+/// `move_mount(from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH |
+/// MOVE_MOUNT_T_EMPTY_PATH)`: attaches the detached mount `from` onto the
+/// directory or file `to` (an `O_PATH` handle).
+pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
+    const F_EMPTY_PATH: u32 = 0x4;
+    const T_EMPTY_PATH: u32 = 0x40;
+    // SAFETY: both paths are empty C strings; the fds are borrowed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            F_EMPTY_PATH | T_EMPTY_PATH,
         )
     };
     Errno::result(ret).map(drop)

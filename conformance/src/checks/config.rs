@@ -89,6 +89,22 @@ pub(super) fn checks() -> Vec<Check> {
             mounts_relative,
         ),
         check(
+            SHOULD,
+            "config.mounts.idmap",
+            "config.md#posix-platform-mounts",
+            "a mount's uidMappings and gidMappings map the owners of its files",
+            "uidMappings (array of type LinuxIDMapping, OPTIONAL) The mapping to convert UIDs from the source file system to the destination mount point. This SHOULD be implemented using mount_setattr(MOUNT_ATTR_IDMAP)",
+            mounts_idmap,
+        ),
+        check(
+            MUST,
+            "config.mounts.idmap.pair",
+            "config.md#posix-platform-mounts",
+            "create with a mount's uidMappings but no gidMappings fails",
+            "If specified, it MUST be specified along with gidMappings.",
+            mounts_idmap_pair,
+        ),
+        check(
             MUST,
             "config.mounts.missing-source",
             "runtime.md#lifecycle",
@@ -486,6 +502,47 @@ fn mounts_relative(lab: &mut Lab) -> Outcome {
             .any(|m| m.mount_point == "/mnt/rel" && m.source == "relative"),
         "no tmpfs mounted on /mnt/rel",
     )
+}
+
+/// A container in a user namespace (0 -> 100000) binds a host directory
+/// whose file belongs to root, through a mount mapping 0 -> 100000: the
+/// file then belongs to root inside (65534, unmapped, without the mapping).
+fn mounts_idmap(lab: &mut Lab) -> Outcome {
+    let source = host_dir(lab)?;
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let report = probe_with(lab, &["--check-path", "/data/file"], |c, bundle| {
+        // The mount point exists: root of the user namespace may not
+        // create it in a rootfs that belongs to the host's root.
+        let _ = fs::create_dir_all(bundle.rootfs.join("data"));
+        if let Some(list) = c["linux"]["namespaces"].as_array_mut() {
+            list.push(json!({"type": "user"}));
+        }
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map.clone();
+        push_mounts(
+            c,
+            json!([{"destination": "/data", "type": "bind", "source": source,
+                    "options": ["rbind", "ridmap"], "uidMappings": map, "gidMappings": map}]),
+        );
+    })?;
+    let owner = access(&report, "/data/file")?
+        .node
+        .as_ref()
+        .map(|n| (n.uid, n.gid));
+    ensure_eq(&owner, &Some((0, 0)), "owner of /data/file inside")
+}
+
+fn mounts_idmap_pair(lab: &mut Lab) -> Outcome {
+    let source = host_dir(lab)?;
+    create_fails(lab, "uidMappings without gidMappings", |c| {
+        push_mounts(
+            c,
+            json!([{"destination": "/data", "type": "bind", "source": source,
+                    "options": ["rbind", "idmap"],
+                    "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}]),
+        );
+    })
+    .map(drop)
 }
 
 fn mounts_missing_source(lab: &mut Lab) -> Outcome {

@@ -13,6 +13,7 @@
 pub mod containerd;
 pub mod docker;
 pub mod podman;
+pub mod podman_rootless;
 
 use std::fmt::Write as _;
 use std::fs;

@@ -18,7 +18,7 @@ use crate::mounts;
 use crate::namespaces::{self, Namespaces};
 use crate::process;
 use crate::state::{ProcessId, START_SOCKET, Saved, StateDir, Status, rfc3339_now};
-use crate::{capabilities, console, hooks, masks, rlimits, scheduling, sysctl};
+use crate::{capabilities, console, hooks, masks, rlimits, scheduling, shared_mounts, sysctl};
 
 /// Options of `create` beyond the id.
 #[derive(Debug, Clone, Default)]
@@ -120,6 +120,10 @@ impl Runtime {
             add_listen_env(&mut bundle, opts.listen_fds);
         }
         let (mut plan, mut warnings) = prepare(&bundle)?;
+        let mounts_before = match plan.namespaces.shares_mounts() {
+            true => Some(shared_mounts::below(&bundle.rootfs)?),
+            false => None,
+        };
         phases.mark("validate");
         plan.preserve_fds = opts.preserve_fds + opts.listen_fds;
         plan.no_pivot = opts.no_pivot;
@@ -178,14 +182,18 @@ impl Runtime {
             cgroup_is_default: configured.is_none(),
             listener_path: seccomp.and_then(|s| s.listener_path().clone()),
             listener_metadata: seccomp.and_then(|s| s.listener_metadata().clone()),
+            shared_mounts: Vec::new(),
         };
         // From here every failure undoes what was made. The state names
         // this process from the first write on, so that a create killed at
         // any point reads as stopped and `delete` finds what it made.
         let mut made = Made {
+            runtime: self,
             dir: StateDir::reserve(&self.root, id)?,
             cgroup: None,
             default_path: configured.is_none(),
+            rootfs: &bundle.rootfs,
+            mounts_before: mounts_before.as_deref(),
             kept: false,
         };
         made.dir.save(&saved)?;
@@ -197,8 +205,9 @@ impl Runtime {
         made.dir.save(&saved)?;
         warnings.extend(cgroup_warnings.iter().map(|w| w.to_string()));
         warnings.iter().for_each(|w| self.warn(w));
-        if let Some(cgroup) = &cgroup {
-            mounts::bind_own_cgroups(&mut plan.mounts, cgroup);
+        match &cgroup {
+            Some(cgroup) => mounts::bind_own_cgroups(&mut plan.mounts, cgroup),
+            None => mounts::bind_caller_cgroups(&mut plan.mounts),
         }
         // The cgroup namespace is entered once the init sits in its cgroup.
         if plan
@@ -217,6 +226,7 @@ impl Runtime {
             console_socket: console_socket.as_ref(),
             pid_file: opts.pid_file.as_deref(),
             hooks: bundle.spec.hooks().as_ref(),
+            mounts_before: mounts_before.as_deref(),
         };
         let (pid, pidfd) = launch.run(&made.dir, &mut plan, saved, &mut phases)?;
         phases.mark("state");
@@ -229,27 +239,36 @@ impl Runtime {
     }
 }
 
-/// What a `create` in progress has made: its state directory (locked)
-/// and its cgroup. Dropped before [`Made::keep`], on any failure, it removes
-/// both.
-struct Made {
+/// What a `create` in progress has made: its state directory (locked),
+/// its cgroup and, in gorae's own mount namespace, the init's mounts below
+/// the rootfs. Dropped before [`Made::keep`], on any failure, it undoes
+/// them all.
+struct Made<'a> {
+    runtime: &'a Runtime,
     dir: StateDir,
     cgroup: Option<gorae_cgroups::Cgroup>,
     default_path: bool,
+    rootfs: &'a Path,
+    /// The mounts below the rootfs before the init, when it shares our
+    /// mount namespace.
+    mounts_before: Option<&'a [shared_mounts::SharedMount]>,
     kept: bool,
 }
 
-impl Made {
+impl Made<'_> {
     /// Keeps everything: the container is created.
     fn keep(mut self) {
         self.kept = true;
     }
 }
 
-impl Drop for Made {
+impl Drop for Made<'_> {
     fn drop(&mut self) {
         if self.kept {
             return;
+        }
+        if let Some(before) = self.mounts_before {
+            undo_shared_mounts(self.runtime, self.rootfs, before);
         }
         if let Some(cgroup) = &self.cgroup {
             let _ = super::cgroups::remove(cgroup, self.default_path);
@@ -262,6 +281,7 @@ impl Drop for Made {
 fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     let spec = &bundle.spec;
     let namespaces = Namespaces::from_spec(spec)?;
+    let bind_devices = namespaces.any_user() || super::rootless();
     hooks::validate(spec.hooks().as_ref())?;
     let process_spec = spec
         .process()
@@ -293,8 +313,32 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         .iter()
         .flatten()
         .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs"));
-    if spec.hostname().is_some() {
-        namespaces::require_new(spec, LinuxNamespaceType::Uts, "hostname")?;
+    if !namespaces.new_mount() {
+        let needs = [
+            (
+                "linux.maskedPaths",
+                linux
+                    .and_then(|l| l.masked_paths().as_ref())
+                    .is_some_and(|p| !p.is_empty()),
+            ),
+            (
+                "linux.readonlyPaths",
+                linux
+                    .and_then(|l| l.readonly_paths().as_ref())
+                    .is_some_and(|p| !p.is_empty()),
+            ),
+            ("linux.rootfsPropagation", rootfs_propagation.is_some()),
+            (
+                "root.readonly",
+                spec.root()
+                    .as_ref()
+                    .and_then(|r| r.readonly())
+                    .unwrap_or(false),
+            ),
+        ];
+        if let Some((field, _)) = needs.iter().find(|(_, set)| *set) {
+            namespaces::require_new(spec, LinuxNamespaceType::Mount, field)?;
+        }
     }
     let rootfs = CString::new(bundle.rootfs.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::invalid("root.path", "contains a NUL byte"))?;
@@ -331,6 +375,7 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         cgroup_tasks: Vec::new(),
         devices: crate::devices::prepare(spec)?,
         dev_core: std::path::Path::new("/proc/kcore").exists(),
+        bind_devices,
         console: console::Console {
             size: process_spec
                 .console_size()
@@ -339,6 +384,16 @@ fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
             bind_dev_console: true,
         },
     };
+    let mut plan = plan;
+    if let Some(m) = plan.mounts.iter().find(|m| m.idmap.is_some()) {
+        if super::rootless() {
+            return Err(Error::invalid(
+                format!("mounts[{}].options", m.index),
+                "idmapped mounts need root on the host (as runc)",
+            ));
+        }
+        mounts::open_idmapped(&mut plan.mounts)?;
+    }
     let warnings = unknown_caps
         .into_iter()
         .chain(bundle.dropped_caps.iter().cloned())
@@ -353,6 +408,9 @@ struct Launch<'a> {
     console_socket: Option<&'a OwnedFd>,
     pid_file: Option<&'a Path>,
     hooks: Option<&'a oci_spec::runtime::Hooks>,
+    /// The mounts below the rootfs before the init, when it shares our
+    /// mount namespace.
+    mounts_before: Option<&'a [shared_mounts::SharedMount]>,
 }
 
 impl Launch<'_> {
@@ -394,6 +452,9 @@ impl Launch<'_> {
             });
         }
         saved.creator = None;
+        if let Some(before) = self.mounts_before {
+            saved.shared_mounts = shared_mounts::made_since(&saved.rootfs, before)?;
+        }
         dir.save(&saved)?;
         if let Some(file) = self.pid_file {
             write_pid_file(file, spawned.pid)?;
@@ -401,6 +462,15 @@ impl Launch<'_> {
         spawned.commit()?;
         let pid = spawned.pid;
         Ok((pid, spawned.keep()?))
+    }
+}
+
+/// After a failed create in gorae's own mount namespace: detaches what
+/// the init mounted below the rootfs (everything there not in `before`).
+fn undo_shared_mounts(rt: &Runtime, rootfs: &Path, before: &[shared_mounts::SharedMount]) {
+    let made = shared_mounts::made_since(rootfs, before).unwrap_or_default();
+    for warning in shared_mounts::undo(rootfs, &made) {
+        rt.warn(&warning);
     }
 }
 

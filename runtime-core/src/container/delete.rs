@@ -50,6 +50,11 @@ impl Runtime {
             }
         }
         phases.mark("stop");
+        if let Some(saved) = saved.as_ref().filter(|s| !s.shared_mounts.is_empty()) {
+            for warning in crate::shared_mounts::undo(&saved.rootfs, &saved.shared_mounts) {
+                self.warn(&warning);
+            }
+        }
         if let Some(saved) = &saved {
             match &saved.cgroup {
                 Some(cgroup) => super::cgroups::remove(cgroup, saved.cgroup_is_default)?,

@@ -272,6 +272,7 @@ fn prepare(spec: &Spec, process: Process, init_pid: i32) -> Result<ExecPlan> {
         cgroup_tasks: Vec::new(),
         devices: Vec::new(),
         dev_core: false,
+        bind_devices: false,
     };
     Ok(ExecPlan {
         plan,

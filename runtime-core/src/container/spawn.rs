@@ -86,8 +86,9 @@ pub(crate) type BeforeRelease<'a> = &'a mut dyn FnMut(Pid) -> Result<Option<Vec<
 pub(crate) struct Spawned {
     pub pid: Pid,
     pub pidfd: OwnedFd,
-    /// The parent's end of the channel, closed with this value.
-    channel: OwnedFd,
+    /// The parent's end of the channel, kept once the process is ready
+    /// and closed with this value.
+    channel: Option<OwnedFd>,
     armed: bool,
 }
 
@@ -96,7 +97,11 @@ impl Spawned {
     /// then does it wait for `start`. An init whose `create` dies before
     /// this sees the channel close and exits, instead of waiting unknown.
     pub(crate) fn commit(&self) -> Result<()> {
-        write(&self.channel, &[1])
+        let channel = self
+            .channel
+            .as_ref()
+            .ok_or_else(|| Error::sys("write", "init channel", nix::errno::Errno::EBADF))?;
+        write(channel, &[1])
             .map(drop)
             .map_err(|errno| Error::sys("write", "init channel", errno))
     }
@@ -167,17 +172,23 @@ pub(crate) fn spawn(
     };
     let restored = for_children.restore();
     drop((theirs, stub));
-    let spawned = Spawned {
+    let mut spawned = Spawned {
         pid,
         pidfd,
-        channel: ours,
+        channel: None,
         armed: true,
     };
     restored?;
     phases.mark("clone");
-    let ours = &spawned.channel;
+    let mut ready = false;
+    if plan.namespaces.two_stage() {
+        (spawned, ready) = second_stage(&ours, plan, spawned)?;
+    }
+    let pid = spawned.pid;
     // The init first reports that it joined its cgroups (or how it failed).
-    wait_ready(ours, plan, pid)?;
+    if !ready {
+        wait_ready(&ours, plan, pid)?;
+    }
     for dir in &placement.by_pid {
         let procs = dir.join("cgroup.procs");
         fs::write(&procs, pid.to_string()).map_err(|e| Error::io("write", procs, e))?;
@@ -191,14 +202,58 @@ pub(crate) fn spawn(
             .map_err(|e| Error::io("write process.oomScoreAdj to", path, e))?;
     }
     let for_hooks = before_release(pid)?;
-    write(ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
+    write(&ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
     if let Some(state) = for_hooks {
-        write(ours, &state).map_err(|errno| Error::sys("write", "init channel", errno))?;
+        write(&ours, &state).map_err(|errno| Error::sys("write", "init channel", errno))?;
     }
     phases.mark("release");
-    wait_ready(ours, plan, pid)?;
+    wait_ready(&ours, plan, pid)?;
     phases.mark("init");
+    spawned.channel = Some(ours);
     Ok(spawned)
+}
+
+/// Waits for the first of two stages to report the init it cloned, reaps
+/// it, and returns the init (a child of ours: `CLONE_PARENT`) and whether
+/// the init's first ready report, which may come before, came already.
+fn second_stage(channel: &OwnedFd, plan: &Plan, first: Spawned) -> Result<(Spawned, bool)> {
+    let mut ready = false;
+    let pid = loop {
+        let mut buf = [0u8; Report::SIZE];
+        let n = read(channel.as_fd(), &mut buf)
+            .map_err(|errno| Error::sys("read", "init channel", errno))?;
+        match Report::decode(&buf[..n]) {
+            Some(Report::Forked(pid)) => break Pid::from_raw(pid),
+            Some(Report::Ready) if !ready => ready = true,
+            Some(Report::Failed(f)) => return Err(describe(plan, f)),
+            _ => return Err(died(first.pid)),
+        }
+    };
+    // The init is our child, so its pid cannot be reused before we reap it.
+    let pidfd = sys::pidfd_open(pid).map_err(|errno| Error::sys("pidfd_open", "init", errno));
+    let init = pidfd.map(|pidfd| Spawned {
+        pid,
+        pidfd,
+        channel: None,
+        armed: true,
+    });
+    let status = waitpid(first.pid, None);
+    let mut first = first;
+    first.armed = false;
+    let init = init?;
+    match status {
+        Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok((init, ready)),
+        other => Err(Error::InitDied {
+            reason: format!("first stage: {other:?}"),
+        }),
+    }
+}
+
+fn died(pid: Pid) -> Error {
+    let status = waitpid(pid, None)
+        .map(|s| format!("{s:?}"))
+        .unwrap_or_default();
+    Error::InitDied { reason: status }
 }
 
 /// Writes the id mappings of a new user namespace. As root, directly.
@@ -258,12 +313,7 @@ fn wait_ready(channel: &OwnedFd, plan: &Plan, pid: Pid) -> Result<()> {
     match Report::decode(&buf[..n]) {
         Some(Report::Ready) => Ok(()),
         Some(Report::Failed(f)) => Err(describe(plan, f)),
-        None => {
-            let status = waitpid(pid, None)
-                .map(|s| format!("{s:?}"))
-                .unwrap_or_default();
-            Err(Error::InitDied { reason: status })
-        }
+        _ => Err(died(pid)),
     }
 }
 
@@ -284,11 +334,13 @@ pub(crate) fn describe(plan: &Plan, f: init::Failure) -> Error {
         Step::Join => (
             "setns",
             plan.namespaces
-                .joins
-                .get(i)
+                .joined(i)
                 .map(|j| j.path.display().to_string())
                 .unwrap_or_default(),
         ),
+        Step::Unshare if i == 1 => ("write", "/proc/self/timens_offsets".into()),
+        Step::Unshare => ("unshare the new namespaces", String::new()),
+        Step::Clone => ("clone the init", String::new()),
         Step::RootPropagation => ("set mount propagation of", "/".into()),
         Step::BindRootfs => ("bind mount root.path", format!("{:?}", plan.rootfs)),
         Step::OpenRootfs => ("open root.path", format!("{:?}", plan.rootfs)),
