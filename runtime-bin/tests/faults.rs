@@ -384,3 +384,39 @@ fn start_on_a_read_only_state_disk_starts_the_container_with_a_warning() {
     lab.gorae(&["delete", "--force", "c"]).expect_ok();
     assert_no_trace(&lab, "c");
 }
+
+/// A container sharing gorae's mount namespace (no "mount" entry): killed
+/// once its init has mounted, create leaves those mounts on the host until
+/// `delete --force` detaches them.
+#[test]
+fn create_killed_after_mounting_in_our_namespace_leaves_no_mount_after_delete() {
+    let _serial = serial();
+    let lab = Lab::new("killsharedmnt", &["sleep", "300"]);
+    lab.edit_config(|c| {
+        c["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    let rootfs = fs::canonicalize(lab.rootfs()).unwrap();
+    let below = || {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(rootfs.to_str().unwrap()))
+            .count()
+    };
+    let bundle = lab.bundle.to_str().unwrap().to_owned();
+    let out = lab.gorae_as(
+        Path::new(GORAE),
+        &["create", "--bundle", &bundle, "m"],
+        |c| {
+            c.env("GORAE_FAULT_KILL_AT", "create.init");
+        },
+    );
+    assert_eq!(out.signal, Some(libc::SIGKILL), "{out:?}");
+    assert!(below() > 0, "the init's mounts are in our namespace");
+    assert_eq!(lab.status_or_absent("m").as_deref(), Some("stopped"));
+    lab.gorae(&["delete", "--force", "m"]).expect_ok();
+    assert_eq!(below(), 0, "mounts left below the rootfs");
+    lab.assert_nothing_left("m");
+    assert_eq!(reap_all_children(), Vec::<i32>::new(), "processes left");
+}

@@ -172,10 +172,12 @@ pub struct Saved {
     /// `linux.seccomp.listenerMetadata`.
     #[serde(default)]
     pub listener_metadata: Option<String>,
-    /// Mounts the init made in gorae's own mount namespace (a config
-    /// without a "mount" namespace), undone by `delete`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub shared_mounts: Vec<crate::shared_mounts::SharedMount>,
+    /// For a container sharing gorae's own mount namespace (a config
+    /// without a "mount" namespace): the mounts below the rootfs before
+    /// its init ran. `delete` detaches those made since, from the first
+    /// state write on, so that a create killed mid-mounts leaves none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mounts_before: Option<Vec<crate::shared_mounts::SharedMount>>,
 }
 
 impl Saved {

@@ -182,7 +182,7 @@ impl Runtime {
             cgroup_is_default: configured.is_none(),
             listener_path: seccomp.and_then(|s| s.listener_path().clone()),
             listener_metadata: seccomp.and_then(|s| s.listener_metadata().clone()),
-            shared_mounts: Vec::new(),
+            mounts_before: mounts_before.clone(),
         };
         // From here every failure undoes what was made. The state names
         // this process from the first write on, so that a create killed at
@@ -226,7 +226,6 @@ impl Runtime {
             console_socket: console_socket.as_ref(),
             pid_file: opts.pid_file.as_deref(),
             hooks: bundle.spec.hooks().as_ref(),
-            mounts_before: mounts_before.as_deref(),
         };
         let (pid, pidfd) = launch.run(&made.dir, &mut plan, saved, &mut phases)?;
         phases.mark("state");
@@ -408,9 +407,6 @@ struct Launch<'a> {
     console_socket: Option<&'a OwnedFd>,
     pid_file: Option<&'a Path>,
     hooks: Option<&'a oci_spec::runtime::Hooks>,
-    /// The mounts below the rootfs before the init, when it shares our
-    /// mount namespace.
-    mounts_before: Option<&'a [shared_mounts::SharedMount]>,
 }
 
 impl Launch<'_> {
@@ -452,9 +448,6 @@ impl Launch<'_> {
             });
         }
         saved.creator = None;
-        if let Some(before) = self.mounts_before {
-            saved.shared_mounts = shared_mounts::made_since(&saved.rootfs, before)?;
-        }
         dir.save(&saved)?;
         if let Some(file) = self.pid_file {
             write_pid_file(file, spawned.pid)?;

@@ -50,9 +50,12 @@ impl Runtime {
             }
         }
         phases.mark("stop");
-        if let Some(saved) = saved.as_ref().filter(|s| !s.shared_mounts.is_empty()) {
-            for warning in crate::shared_mounts::undo(&saved.rootfs, &saved.shared_mounts) {
-                self.warn(&warning);
+        if let Some(saved) = saved.as_ref() {
+            if let Some(before) = &saved.mounts_before {
+                let made = crate::shared_mounts::made_since(&saved.rootfs, before)?;
+                for warning in crate::shared_mounts::undo(&saved.rootfs, &made) {
+                    self.warn(&warning);
+                }
             }
         }
         if let Some(saved) = &saved {
