@@ -11,6 +11,15 @@ use crate::error::{Error, Result};
 /// The name of the configuration file inside a bundle.
 pub const CONFIG_FILE: &str = "config.json";
 
+/// The largest `config.json` gorae reads: 16 MiB. A container's arguments
+/// and environment must fit the kernel's `execve` limit (a quarter of the
+/// stack limit, 2 MiB by default), engines cap annotations far lower
+/// (Kubernetes: 256 KiB in all) and a whole seccomp profile takes tens of
+/// KiB: no engine writes a config near this size. A larger one is refused
+/// before it is read, instead of being parsed into several times its size
+/// in memory.
+pub const CONFIG_LIMIT: u64 = 16 << 20;
+
 /// A loaded and validated bundle.
 #[derive(Debug, Clone)]
 pub struct Bundle {
@@ -28,13 +37,39 @@ pub struct Bundle {
 
 impl Bundle {
     /// Reads `<dir>/config.json` and validates everything that can be
-    /// validated without touching the system.
+    /// validated without touching the system. The config must be a regular
+    /// file (symlinks are followed, as runc does) of at most
+    /// [`CONFIG_LIMIT`] bytes: a FIFO, a device or a directory is refused
+    /// before it is opened for reading.
     pub fn load(dir: &Path) -> Result<Self> {
         let dir = std::path::absolute(dir).map_err(|e| Error::io("resolve bundle", dir, e))?;
+        let bytes = crate::files::read_regular(&dir.join(CONFIG_FILE), CONFIG_LIMIT)?;
+        Self::from_config(&dir, &bytes)
+    }
+
+    /// Parses and validates the bytes of a `config.json` for the bundle
+    /// directory `dir`, as [`Bundle::load`] does with the file, for a caller
+    /// that holds the config in memory. `root.path` is resolved against
+    /// `dir` (made absolute) and must be a directory.
+    ///
+    /// ```
+    /// use gorae_core::bundle::Bundle;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("gorae-doc-bundle-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("rootfs"))?;
+    /// let config = gorae_core::documents::default_config(None).to_string();
+    /// let bundle = Bundle::from_config(&dir, config.as_bytes())?;
+    /// assert_eq!(bundle.rootfs, dir.join("rootfs"));
+    /// let err = Bundle::from_config(&dir, br#"{"ociVersion": 1}"#).unwrap_err();
+    /// assert!(err.to_string().contains("expected a string"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_config(dir: &Path, bytes: &[u8]) -> Result<Self> {
+        let dir = std::path::absolute(dir).map_err(|e| Error::io("resolve bundle", dir, e))?;
         let config = dir.join(CONFIG_FILE);
-        let bytes = read_config(&config)?;
         let mut value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|source| Error::ConfigParse {
+            serde_json::from_slice(bytes).map_err(|source| Error::ConfigParse {
                 path: config.clone(),
                 source,
             })?;
@@ -78,20 +113,6 @@ impl Bundle {
             dropped_caps,
         })
     }
-}
-
-/// Reads the config, refusing anything but a regular file of sane size (a
-/// FIFO would block, a device could be endless).
-fn read_config(path: &Path) -> Result<Vec<u8>> {
-    const MAX: u64 = 16 << 20;
-    let meta = fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
-    if !meta.is_file() {
-        return Err(Error::invalid(CONFIG_FILE, "not a regular file"));
-    }
-    if meta.len() > MAX {
-        return Err(Error::invalid(CONFIG_FILE, "larger than 16 MiB"));
-    }
-    fs::read(path).map_err(|e| Error::io("read", path, e))
 }
 
 /// The spec is versioned semantically; gorae runs major version 1.

@@ -20,9 +20,17 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files;
 
 /// The spec version gorae implements and reports.
 pub const OCI_VERSION: &str = "1.2.1";
+
+/// The largest file of a container's state directory gorae reads: 64 MiB.
+/// gorae writes those files itself (`state.json`, which holds the config's
+/// annotations, and the copy of the config) from a config of at most
+/// [`crate::bundle::CONFIG_LIMIT`]; the limit guards against a corrupt or
+/// replaced file.
+pub const STATE_LIMIT: u64 = 64 << 20;
 
 /// File name of the saved state inside a container's directory.
 const STATE_FILE: &str = "state.json";
@@ -331,12 +339,14 @@ impl StateDir {
     /// Reads `state.json`; `None` while `create` has not written it yet.
     pub(crate) fn load(&self) -> Result<Option<Saved>> {
         let file = self.path.join(STATE_FILE);
-        match fs::read(&file) {
+        match files::read_regular(&file, STATE_LIMIT) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|source| Error::State { path: file, source }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", file, e)),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -373,7 +383,7 @@ impl StateDir {
     /// The container's config as `create` saw it.
     pub(crate) fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
         let file = self.path.join(CONFIG_COPY);
-        let bytes = fs::read(&file).map_err(|e| Error::io("read", &file, e))?;
+        let bytes = files::read_regular(&file, STATE_LIMIT)?;
         serde_json::from_slice(&bytes).map_err(|source| Error::State { path: file, source })
     }
 
