@@ -188,6 +188,20 @@ fn wrongly_typed_fields_are_refused_saying_what_was_expected() {
 }
 
 #[test]
+fn a_namespace_path_that_is_a_fifo_is_refused_without_opening_it() {
+    let lab = Lab::new("nsfifo", &["true"]);
+    let fifo = lab.dir.join("netns");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let path = fifo.to_str().unwrap().to_owned();
+    lab.edit_config(|c| c["linux"]["namespaces"][1] = json!({"type": "network", "path": path}));
+    create_fails(
+        &lab,
+        "c",
+        &format!("linux.namespaces[1].path: {path} is not a network namespace"),
+    );
+}
+
+#[test]
 fn a_corrupt_state_json_fails_every_verb_with_a_clear_error() {
     let lab = Lab::new("corruptstate", &["sleep", "30"]);
     lab.create("c").expect_ok();

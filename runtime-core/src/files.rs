@@ -14,6 +14,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::{Mode, SFlag, fstat};
+use nix::sys::statfs::{FsType, fstatfs};
 
 use crate::error::{Error, Result};
 
@@ -28,6 +29,11 @@ pub(crate) fn reopen(handle: &OwnedFd) -> Result<File, Errno> {
     let fd_path = format!("/proc/self/fd/{}", handle.as_raw_fd());
     let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
     open(fd_path.as_str(), flags, Mode::empty()).map(File::from)
+}
+
+/// Whether the file behind `handle` lives on a filesystem of type `fs`.
+pub(crate) fn is_on(handle: &OwnedFd, fs: FsType) -> bool {
+    fstatfs(handle.as_fd()).is_ok_and(|s| s.filesystem_type() == fs)
 }
 
 /// Reads the regular file at `path` (symlinks followed, as runc does),
