@@ -113,6 +113,32 @@ impl Bundle {
             dropped_caps,
         })
     }
+
+    /// Makes every other check `create` makes on the config before it
+    /// changes anything: namespaces (the files of namespaces to join are
+    /// opened, without side effects, and their type checked), id mappings,
+    /// mounts (bind sources must exist), devices, hooks, the process
+    /// (arguments, capabilities, rlimits, scheduling, I/O priority), sysctl
+    /// and masked paths; the seccomp profile is compiled. Returns the
+    /// warnings `create` would give. Only the cgroup is left to `create`,
+    /// which checks it against the host's hierarchy for the container's id.
+    ///
+    /// ```
+    /// use gorae_core::bundle::Bundle;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("gorae-doc-check-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("rootfs"))?;
+    /// let mut config = gorae_core::documents::default_config(None);
+    /// config["linux"]["sysctl"] = serde_json::json!({"kernel.panic": "1"});
+    /// let bundle = Bundle::from_config(&dir, config.to_string().as_bytes())?;
+    /// let err = bundle.check().unwrap_err();
+    /// assert!(err.to_string().contains("linux.sysctl.kernel.panic"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check(&self) -> Result<Vec<String>> {
+        crate::container::prepare(self).map(|(_, warnings)| warnings)
+    }
 }
 
 /// The spec is versioned semantically; gorae runs major version 1.
@@ -189,8 +215,21 @@ fn drop_unknown_capabilities(config: &mut serde_json::Value) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_configs_gorae_spec_writes_pass_every_check() {
+        let dir = std::env::temp_dir().join(format!("gorae-check-{}", std::process::id()));
+        fs::create_dir_all(dir.join("rootfs")).unwrap();
+        for rootless in [None, Some((1000, 1000))] {
+            let config = crate::documents::default_config(rootless).to_string();
+            let bundle = Bundle::from_config(&dir, config.as_bytes()).unwrap();
+            assert_eq!(bundle.check().unwrap(), Vec::<String>::new());
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn only_major_version_one_is_accepted() {

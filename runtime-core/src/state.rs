@@ -123,7 +123,7 @@ fn stat_of(pid: i32) -> Option<(char, u64)> {
 }
 
 /// What gorae records for a container in `state.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Saved {
     /// The container's id.
     pub id: String,
@@ -161,6 +161,27 @@ pub struct Saved {
 }
 
 impl Saved {
+    /// Parses the contents of a container's `state.json`; `path` names the
+    /// file in the error ([`Error::State`]), which says where and why the
+    /// JSON does not have the shape gorae writes.
+    ///
+    /// ```
+    /// use gorae_core::state::Saved;
+    ///
+    /// let path = std::path::Path::new("/run/gorae/c/state.json");
+    /// let err = Saved::from_json(path, br#"{"id": 7}"#).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "corrupt state /run/gorae/c/state.json: invalid type: integer `7`, expected a string at line 1 column 8"
+    /// );
+    /// ```
+    pub fn from_json(path: &Path, bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|source| Error::State {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
     /// The OCI state JSON hooks get on stdin, with `status` and `pid`.
     pub(crate) fn hook_state(&self, status: Status, pid: i32) -> Vec<u8> {
         let state = State {
@@ -340,9 +361,7 @@ impl StateDir {
     pub(crate) fn load(&self) -> Result<Option<Saved>> {
         let file = self.path.join(STATE_FILE);
         match files::read_regular(&file, STATE_LIMIT) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| Error::State { path: file, source }),
+            Ok(bytes) => Saved::from_json(&file, &bytes).map(Some),
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 Ok(None)
             }
