@@ -458,3 +458,33 @@ fn a_bind_mount_of_a_missing_source_is_named() {
     });
     create_fails(&lab, "c", "mounts[7].source: /nonexistent/src");
 }
+
+#[test]
+fn delete_force_with_a_corrupt_state_json_kills_the_container_and_removes_its_cgroup() {
+    let lab = Lab::new("corruptdelete", &["sleep", "30"]);
+    lab.create("c").expect_ok();
+    let pid = lab.state("c")["pid"].as_i64().unwrap();
+    // Its cgroup, the same relative path in every hierarchy (gorae's
+    // default path: the config names none).
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let relative = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::/"))
+        .unwrap()
+        .to_owned();
+    let dirs = || -> Vec<std::path::PathBuf> {
+        let hierarchies = std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten();
+        std::iter::once(std::path::PathBuf::from("/sys/fs/cgroup"))
+            .chain(hierarchies.map(|e| e.path()))
+            .map(|h| h.join(&relative))
+            .filter(|d| d.is_dir())
+            .collect()
+    };
+    assert!(!dirs().is_empty(), "no cgroup {relative} found");
+    std::fs::write(lab.root.join("c/state.json"), "{").unwrap();
+    lab.gorae(&["delete", "c"]).expect_error("corrupt state");
+    let out = lab.gorae(&["delete", "--force", "c"]).expect_ok();
+    assert!(out.stderr.contains("deleting container"), "{out:?}");
+    lab.assert_nothing_left("c");
+    assert_eq!(dirs(), Vec::<std::path::PathBuf>::new());
+}

@@ -25,7 +25,11 @@ impl Runtime {
         };
         let saved = match dir.load() {
             Ok(saved) => saved,
-            Err(_) if force => None,
+            Err(e) if force => {
+                self.warn(&format!("{e}: deleting container {id:?} without it"));
+                self.remove_default_cgroup(id)?;
+                None
+            }
             Err(e) => return Err(e),
         };
         let status = dir.status(saved.as_ref());
@@ -66,6 +70,23 @@ impl Runtime {
             }
         }
         Ok(())
+    }
+}
+
+impl Runtime {
+    /// Without a readable `state.json`, what the container recorded (its
+    /// init, its cgroup) is unknown; a cgroup at gorae's default path,
+    /// `/gorae/<tag of this state root>/<id>`, can only be this container's,
+    /// so its processes are killed and it is removed. A configured
+    /// `cgroupsPath` may be shared and is left alone.
+    fn remove_default_cgroup(&self, id: &str) -> Result<()> {
+        let path = super::cgroups::default_path(&self.root, id)?;
+        let hierarchy = gorae_cgroups::Hierarchy::detect()?;
+        match gorae_cgroups::Cgroup::open(&hierarchy, &path) {
+            Ok(cgroup) => super::cgroups::remove(&cgroup, true),
+            Err(gorae_cgroups::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
