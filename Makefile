@@ -4,7 +4,7 @@
 CARGO ?= cargo
 GORAE := target/release/gorae
 
-.PHONY: all build release demo test test-e2e stress deps leak-check fmt clippy clean
+.PHONY: all build release demo test test-e2e stress deps leak-check fmt clippy clean fuzz
 
 all: build
 
@@ -59,6 +59,25 @@ clippy:
 
 clean:
 	$(CARGO) clean
+
+# Fuzzing what gorae reads from others (runtime-core/fuzz/README.md):
+# config.json, seccomp profiles, state.json; FUZZ_SECONDS per target, one
+# process at a time. Needs the nightly toolchain; installs cargo-fuzz when
+# missing. Not part of `make test` or CI. A crash stops the run and leaves
+# its input under runtime-core/fuzz/artifacts/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= config seccomp state
+FUZZ_DIR := runtime-core/fuzz
+fuzz:
+	@rustup run nightly rustc --version >/dev/null 2>&1 \
+	  || { echo "fuzz: needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 2; }
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+	  (cd $(FUZZ_DIR) && cargo +nightly fuzz run $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10) || exit 1; \
+	done
 
 # Conformance (conformance/): the static gorae-probe and the OCI spec suite,
 # run against gorae and, when installed, runc and crun. Writes the

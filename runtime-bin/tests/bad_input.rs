@@ -36,12 +36,223 @@ fn malformed_config_json_is_named_with_its_position() {
 }
 
 #[test]
-fn config_json_that_is_not_a_regular_file_is_refused() {
+fn config_json_that_is_not_a_regular_file_is_refused_without_opening_it() {
     let lab = Lab::new("fifoconfig", &["true"]);
     let config = lab.bundle.join("config.json");
     std::fs::remove_file(&config).unwrap();
+    // A FIFO with no writer: reading it would block gorae forever.
     nix::unistd::mkfifo(&config, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    create_fails(&lab, "c", "config.json: not a regular file");
+    create_fails(&lab, "c", "config.json is not a regular file (a FIFO)");
+    std::fs::remove_file(&config).unwrap();
+    std::fs::create_dir(&config).unwrap();
+    create_fails(&lab, "c", "config.json is not a regular file (a directory)");
+    std::fs::remove_dir(&config).unwrap();
+    // An endless device behind a symlink.
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    create_fails(
+        &lab,
+        "c",
+        "config.json is not a regular file (a character device)",
+    );
+}
+
+#[test]
+fn config_json_symlink_is_followed_as_runc_does() {
+    let lab = Lab::new("symlinkconfig", &["true"]);
+    let config = lab.bundle.join("config.json");
+    let real = lab.dir.join("real-config.json");
+    std::fs::rename(&config, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &config).unwrap();
+    lab.create("c").expect_ok();
+    assert_eq!(lab.status("c"), "created");
+    lab.gorae(&["delete", "--force", "c"]).expect_ok();
+    lab.assert_nothing_left("c");
+    std::fs::remove_file(&real).unwrap();
+    create_fails(&lab, "c", "config.json: No such file or directory");
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("config.json", &config).unwrap();
+    create_fails(&lab, "c", "config.json: Too many levels of symbolic links");
+}
+
+#[test]
+fn a_huge_config_json_is_refused_naming_the_limit_without_reading_it() {
+    let lab = Lab::new("hugeconfig", &["true"]);
+    let config = lab.bundle.join("config.json");
+    // 100 MB, sparse: a JSON array that never ends.
+    std::fs::write(&config, b"[").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&config)
+        .unwrap()
+        .set_len(100_000_000)
+        .unwrap();
+    let started = std::time::Instant::now();
+    create_fails(
+        &lab,
+        "c",
+        "config.json is larger than 16777216 bytes (16 MiB), the limit for this file",
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn a_config_json_with_a_megabyte_of_annotations_is_accepted() {
+    let lab = Lab::new("bigconfig", &["true"]);
+    lab.edit_config(|c| c["annotations"] = json!({"org.example.big": "x".repeat(1 << 20)}));
+    lab.create("c").expect_ok();
+    assert_eq!(
+        lab.state("c")["annotations"]["org.example.big"]
+            .as_str()
+            .map(str::len),
+        Some(1 << 20)
+    );
+    lab.gorae(&["delete", "--force", "c"]).expect_ok();
+    lab.assert_nothing_left("c");
+}
+
+#[test]
+fn deeply_nested_json_is_refused_at_the_recursion_limit() {
+    let lab = Lab::new("nestedconfig", &["true"]);
+    let config = lab.bundle.join("config.json");
+    std::fs::write(&config, "[".repeat(1_000_000)).unwrap();
+    create_fails(&lab, "c", "recursion limit exceeded at line 1 column 128");
+    // Nested inside a field gorae reads, and inside one it does not know.
+    for field in ["annotations", "org.example.unknown"] {
+        let nested = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        std::fs::write(
+            &config,
+            format!("{{\"ociVersion\": \"1.0.0\", \"{field}\": {nested}}}"),
+        )
+        .unwrap();
+        create_fails(&lab, "c", "recursion limit exceeded");
+    }
+}
+
+#[test]
+fn wrongly_typed_fields_are_refused_saying_what_was_expected() {
+    let lab = Lab::new("wrongtype", &["true"]);
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 8] = [
+        (
+            |c| c["process"]["args"] = json!("sh"),
+            "invalid type: string \"sh\", expected a sequence",
+        ),
+        (
+            |c| c["process"]["user"]["uid"] = json!(-1),
+            "invalid value: integer `-1`, expected u32",
+        ),
+        (
+            |c| c["process"]["terminal"] = json!("yes"),
+            "invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            |c| c["hostname"] = json!(5),
+            "invalid type: integer `5`, expected a string",
+        ),
+        (
+            |c| c["linux"]["namespaces"] = json!({"type": "pid"}),
+            "invalid type: map, expected a sequence",
+        ),
+        (
+            |c| c["mounts"][0]["options"] = json!("ro"),
+            "invalid type: string \"ro\", expected a sequence",
+        ),
+        (
+            |c| c["root"] = json!("rootfs"),
+            "invalid type: string \"rootfs\", expected struct Root",
+        ),
+        (
+            |c| c["linux"]["resources"] = json!({"memory": {"limit": "1G"}}),
+            "invalid type: string \"1G\", expected i64",
+        ),
+    ];
+    let base = lab.config();
+    for (edit, needle) in cases {
+        let mut config = base.clone();
+        edit(&mut config);
+        lab.write_config(&config);
+        create_fails(&lab, "c", needle);
+    }
+    for (document, needle) in [
+        ("null", "invalid type: null, expected struct Spec"),
+        // serde reads a struct from an array of its fields in order.
+        ("[]", "ociVersion: missing"),
+        (
+            "\"config\"",
+            "invalid type: string \"config\", expected struct Spec",
+        ),
+    ] {
+        std::fs::write(lab.bundle.join("config.json"), document).unwrap();
+        create_fails(&lab, "c", needle);
+    }
+}
+
+#[test]
+fn a_namespace_path_that_is_a_fifo_is_refused_without_opening_it() {
+    let lab = Lab::new("nsfifo", &["true"]);
+    let fifo = lab.dir.join("netns");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let path = fifo.to_str().unwrap().to_owned();
+    lab.edit_config(|c| c["linux"]["namespaces"][1] = json!({"type": "network", "path": path}));
+    create_fails(
+        &lab,
+        "c",
+        &format!("linux.namespaces[1].path: {path} is not a network namespace"),
+    );
+}
+
+#[test]
+fn a_corrupt_state_json_fails_every_verb_with_a_clear_error() {
+    let lab = Lab::new("corruptstate", &["sleep", "30"]);
+    lab.create("c").expect_ok();
+    let file = lab.root.join("c/state.json");
+    let good = std::fs::read(&file).unwrap();
+    let name = file.display().to_string();
+    let corrupt: [(&dyn Fn(), String); 5] = [
+        (
+            &|| std::fs::write(&file, "{\"id\": \"c\",").unwrap(),
+            format!("corrupt state {name}: EOF while parsing a value at line 1 column 11"),
+        ),
+        (
+            &|| std::fs::write(&file, "{\"id\": 7}").unwrap(),
+            format!("corrupt state {name}: invalid type: integer `7`, expected a string"),
+        ),
+        (
+            &|| {
+                std::fs::remove_file(&file).unwrap();
+                nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .unwrap();
+            },
+            format!("{name} is not a regular file (a FIFO)"),
+        ),
+        (
+            &|| {
+                std::fs::remove_file(&file).unwrap();
+                std::fs::create_dir(&file).unwrap();
+            },
+            format!("{name} is not a regular file (a directory)"),
+        ),
+        (
+            &|| {
+                std::fs::remove_dir(&file).unwrap();
+                std::fs::write(&file, b"{").unwrap();
+                let f = std::fs::File::options().write(true).open(&file).unwrap();
+                f.set_len(100_000_000).unwrap();
+            },
+            format!("{name} is larger than 67108864 bytes (64 MiB), the limit for this file"),
+        ),
+    ];
+    for (make_corrupt, needle) in corrupt {
+        make_corrupt();
+        for verb in ["state", "start", "kill", "delete"] {
+            lab.gorae(&[verb, "c"]).expect_error(&needle);
+        }
+    }
+    // Put back, the container is intact and is deleted whole.
+    std::fs::write(&file, good).unwrap();
+    assert_eq!(lab.status("c"), "created");
+    lab.gorae(&["delete", "--force", "c"]).expect_ok();
+    lab.assert_nothing_left("c");
 }
 
 #[test]
@@ -246,4 +457,34 @@ fn a_bind_mount_of_a_missing_source_is_named() {
         c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt", "type": "bind", "source": "/nonexistent/src", "options": ["rbind"]}));
     });
     create_fails(&lab, "c", "mounts[7].source: /nonexistent/src");
+}
+
+#[test]
+fn delete_force_with_a_corrupt_state_json_kills_the_container_and_removes_its_cgroup() {
+    let lab = Lab::new("corruptdelete", &["sleep", "30"]);
+    lab.create("c").expect_ok();
+    let pid = lab.state("c")["pid"].as_i64().unwrap();
+    // Its cgroup, the same relative path in every hierarchy (gorae's
+    // default path: the config names none).
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let relative = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::/"))
+        .unwrap()
+        .to_owned();
+    let dirs = || -> Vec<std::path::PathBuf> {
+        let hierarchies = std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten();
+        std::iter::once(std::path::PathBuf::from("/sys/fs/cgroup"))
+            .chain(hierarchies.map(|e| e.path()))
+            .map(|h| h.join(&relative))
+            .filter(|d| d.is_dir())
+            .collect()
+    };
+    assert!(!dirs().is_empty(), "no cgroup {relative} found");
+    std::fs::write(lab.root.join("c/state.json"), "{").unwrap();
+    lab.gorae(&["delete", "c"]).expect_error("corrupt state");
+    let out = lab.gorae(&["delete", "--force", "c"]).expect_ok();
+    assert!(out.stderr.contains("deleting container"), "{out:?}");
+    lab.assert_nothing_left("c");
+    assert_eq!(dirs(), Vec::<std::path::PathBuf>::new());
 }

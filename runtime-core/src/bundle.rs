@@ -11,6 +11,15 @@ use crate::error::{Error, Result};
 /// The name of the configuration file inside a bundle.
 pub const CONFIG_FILE: &str = "config.json";
 
+/// The largest `config.json` gorae reads: 16 MiB. A container's arguments
+/// and environment must fit the kernel's `execve` limit (a quarter of the
+/// stack limit, 2 MiB by default), engines cap annotations far lower
+/// (Kubernetes: 256 KiB in all) and a whole seccomp profile takes tens of
+/// KiB: no engine writes a config near this size. A larger one is refused
+/// before it is read, instead of being parsed into several times its size
+/// in memory.
+pub const CONFIG_LIMIT: u64 = 16 << 20;
+
 /// A loaded and validated bundle.
 #[derive(Debug, Clone)]
 pub struct Bundle {
@@ -28,13 +37,39 @@ pub struct Bundle {
 
 impl Bundle {
     /// Reads `<dir>/config.json` and validates everything that can be
-    /// validated without touching the system.
+    /// validated without touching the system. The config must be a regular
+    /// file (symlinks are followed, as runc does) of at most
+    /// [`CONFIG_LIMIT`] bytes: a FIFO, a device or a directory is refused
+    /// before it is opened for reading.
     pub fn load(dir: &Path) -> Result<Self> {
         let dir = std::path::absolute(dir).map_err(|e| Error::io("resolve bundle", dir, e))?;
+        let bytes = crate::files::read_regular(&dir.join(CONFIG_FILE), CONFIG_LIMIT)?;
+        Self::from_config(&dir, &bytes)
+    }
+
+    /// Parses and validates the bytes of a `config.json` for the bundle
+    /// directory `dir`, as [`Bundle::load`] does with the file, for a caller
+    /// that holds the config in memory. `root.path` is resolved against
+    /// `dir` (made absolute) and must be a directory.
+    ///
+    /// ```
+    /// use gorae_core::bundle::Bundle;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("gorae-doc-bundle-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("rootfs"))?;
+    /// let config = gorae_core::documents::default_config(None).to_string();
+    /// let bundle = Bundle::from_config(&dir, config.as_bytes())?;
+    /// assert_eq!(bundle.rootfs, dir.join("rootfs"));
+    /// let err = Bundle::from_config(&dir, br#"{"ociVersion": 1}"#).unwrap_err();
+    /// assert!(err.to_string().contains("expected a string"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_config(dir: &Path, bytes: &[u8]) -> Result<Self> {
+        let dir = std::path::absolute(dir).map_err(|e| Error::io("resolve bundle", dir, e))?;
         let config = dir.join(CONFIG_FILE);
-        let bytes = read_config(&config)?;
         let mut value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|source| Error::ConfigParse {
+            serde_json::from_slice(bytes).map_err(|source| Error::ConfigParse {
                 path: config.clone(),
                 source,
             })?;
@@ -78,20 +113,32 @@ impl Bundle {
             dropped_caps,
         })
     }
-}
 
-/// Reads the config, refusing anything but a regular file of sane size (a
-/// FIFO would block, a device could be endless).
-fn read_config(path: &Path) -> Result<Vec<u8>> {
-    const MAX: u64 = 16 << 20;
-    let meta = fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
-    if !meta.is_file() {
-        return Err(Error::invalid(CONFIG_FILE, "not a regular file"));
+    /// Makes every other check `create` makes on the config before it
+    /// changes anything: namespaces (the files of namespaces to join are
+    /// opened, without side effects, and their type checked), id mappings,
+    /// mounts (bind sources must exist), devices, hooks, the process
+    /// (arguments, capabilities, rlimits, scheduling, I/O priority), sysctl
+    /// and masked paths; the seccomp profile is compiled. Returns the
+    /// warnings `create` would give. Only the cgroup is left to `create`,
+    /// which checks it against the host's hierarchy for the container's id.
+    ///
+    /// ```
+    /// use gorae_core::bundle::Bundle;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("gorae-doc-check-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("rootfs"))?;
+    /// let mut config = gorae_core::documents::default_config(None);
+    /// config["linux"]["sysctl"] = serde_json::json!({"kernel.panic": "1"});
+    /// let bundle = Bundle::from_config(&dir, config.to_string().as_bytes())?;
+    /// let err = bundle.check().unwrap_err();
+    /// assert!(err.to_string().contains("linux.sysctl.kernel.panic"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check(&self) -> Result<Vec<String>> {
+        crate::container::prepare(self).map(|(_, warnings)| warnings)
     }
-    if meta.len() > MAX {
-        return Err(Error::invalid(CONFIG_FILE, "larger than 16 MiB"));
-    }
-    fs::read(path).map_err(|e| Error::io("read", path, e))
 }
 
 /// The spec is versioned semantically; gorae runs major version 1.
@@ -168,8 +215,21 @@ fn drop_unknown_capabilities(config: &mut serde_json::Value) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_configs_gorae_spec_writes_pass_every_check() {
+        let dir = std::env::temp_dir().join(format!("gorae-check-{}", std::process::id()));
+        fs::create_dir_all(dir.join("rootfs")).unwrap();
+        for rootless in [None, Some((1000, 1000))] {
+            let config = crate::documents::default_config(rootless).to_string();
+            let bundle = Bundle::from_config(&dir, config.as_bytes()).unwrap();
+            assert_eq!(bundle.check().unwrap(), Vec::<String>::new());
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn only_major_version_one_is_accepted() {

@@ -24,6 +24,25 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A file gorae reads (`config.json`, `state.json`) is a directory, a
+    /// FIFO, a device or a socket: refused before it is opened for reading.
+    #[error("{path} is not a regular file ({kind})")]
+    NotRegularFile {
+        /// The file, as named (symlinks are followed).
+        path: PathBuf,
+        /// What it is instead, e.g. "a FIFO".
+        kind: &'static str,
+    },
+    /// A file gorae reads is larger than the limit for it
+    /// ([`crate::bundle::CONFIG_LIMIT`],
+    /// [`crate::state::STATE_LIMIT`]).
+    #[error("{path} is larger than {limit} bytes ({} MiB), the limit for this file", .limit >> 20)]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// `config.json` is not valid JSON or does not have the spec's shape.
     #[error("parse {path}: {source}")]
     ConfigParse {

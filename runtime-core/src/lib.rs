@@ -53,6 +53,7 @@ mod copyup;
 mod devices;
 pub mod documents;
 mod error;
+mod files;
 pub mod hooks;
 mod idmap;
 mod init;

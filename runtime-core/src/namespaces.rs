@@ -4,14 +4,16 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sched::{CloneFlags, setns};
+use nix::sys::statfs::NSFS_MAGIC;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::error::{Error, Result};
-use crate::sys;
+use crate::{files, sys};
 
 /// A namespace joined through its file (`linux.namespaces[].path`).
 #[derive(Debug)]
@@ -273,17 +275,30 @@ pub(crate) fn open(path: PathBuf, kind: CloneFlags) -> Result<Join> {
 }
 
 /// Opens a namespace file and checks it is a namespace of the listed type.
+/// The path is checked to be on nsfs before the file is opened for
+/// reading: a FIFO or a device named by the config is never opened (it
+/// could block, or act on being opened).
 fn open_namespace(path: PathBuf, kind: CloneFlags, i: usize) -> Result<Join> {
     let field = format!("linux.namespaces[{i}].path");
-    let file = File::open(&path)
-        .map_err(|e| Error::invalid(&field, format!("{}: {e}", path.display())))?;
-    let fd = OwnedFd::from(file);
+    let refused = |problem: String| Error::invalid(&field, problem);
+    let not_a_namespace = || {
+        refused(format!(
+            "{} is not a {} namespace",
+            path.display(),
+            kind_name(kind)
+        ))
+    };
+    let unopenable = |errno: nix::errno::Errno| {
+        refused(format!("{}: {}", path.display(), io::Error::from(errno)))
+    };
+    let handle = files::open_path(&path).map_err(unopenable)?;
+    if !files::is_on(&handle, NSFS_MAGIC) {
+        return Err(not_a_namespace());
+    }
+    let fd = OwnedFd::from(files::reopen(&handle).map_err(unopenable)?);
     match sys::namespace_type(fd.as_fd()) {
         Ok(t) if t == kind.bits() => Ok(Join { kind, fd, path }),
-        _ => Err(Error::invalid(
-            field,
-            format!("{} is not a {} namespace", path.display(), kind_name(kind)),
-        )),
+        _ => Err(not_a_namespace()),
     }
 }
 
@@ -375,5 +390,43 @@ impl ForChildren {
             CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
         )
         .map_err(|errno| Error::sys("setns", "/proc/self/ns/time_for_children", errno))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_file_of_the_listed_type_is_opened() {
+        let join = open_namespace("/proc/self/ns/uts".into(), CloneFlags::CLONE_NEWUTS, 0).unwrap();
+        assert_eq!(join.kind, CloneFlags::CLONE_NEWUTS);
+        let err = open_namespace("/proc/self/ns/uts".into(), CloneFlags::CLONE_NEWNET, 1);
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "invalid config: linux.namespaces[1].path: /proc/self/ns/uts is not a network namespace"
+        );
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_as_namespace_path_is_refused_without_opening_it() {
+        let dir = std::env::temp_dir().join(format!("gorae-ns-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("net");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // Opening the FIFO for reading would block this test forever.
+        let err = open_namespace(fifo.clone(), CloneFlags::CLONE_NEWNET, 2).unwrap_err();
+        assert!(
+            err.to_string().ends_with("net is not a network namespace"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = open_namespace("/dev/zero".into(), CloneFlags::CLONE_NEWNET, 2).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("/dev/zero is not a network namespace"),
+            "{err}"
+        );
     }
 }

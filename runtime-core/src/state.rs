@@ -21,9 +21,17 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files;
 
 /// The spec version gorae implements and reports.
 pub const OCI_VERSION: &str = "1.2.1";
+
+/// The largest file of a container's state directory gorae reads: 64 MiB.
+/// gorae writes those files itself (`state.json`, which holds the config's
+/// annotations, and the copy of the config) from a config of at most
+/// [`crate::bundle::CONFIG_LIMIT`]; the limit guards against a corrupt or
+/// replaced file.
+pub const STATE_LIMIT: u64 = 64 << 20;
 
 /// File name of the saved state inside a container's directory.
 const STATE_FILE: &str = "state.json";
@@ -137,7 +145,7 @@ fn stat_of(pid: i32) -> Option<(char, u64)> {
 }
 
 /// What gorae records for a container in `state.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Saved {
     /// The container's id.
     pub id: String,
@@ -181,6 +189,27 @@ pub struct Saved {
 }
 
 impl Saved {
+    /// Parses the contents of a container's `state.json`; `path` names the
+    /// file in the error ([`Error::State`]), which says where and why the
+    /// JSON does not have the shape gorae writes.
+    ///
+    /// ```
+    /// use gorae_core::state::Saved;
+    ///
+    /// let path = std::path::Path::new("/run/gorae/c/state.json");
+    /// let err = Saved::from_json(path, br#"{"id": 7}"#).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "corrupt state /run/gorae/c/state.json: invalid type: integer `7`, expected a string at line 1 column 8"
+    /// );
+    /// ```
+    pub fn from_json(path: &Path, bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|source| Error::State {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
     /// The OCI state JSON hooks get on stdin, with `status` and `pid`.
     pub(crate) fn hook_state(&self, status: Status, pid: i32) -> Vec<u8> {
         let state = State {
@@ -359,12 +388,12 @@ impl StateDir {
     /// Reads `state.json`; `None` while `create` has not written it yet.
     pub(crate) fn load(&self) -> Result<Option<Saved>> {
         let file = self.path.join(STATE_FILE);
-        match fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| Error::State { path: file, source }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", file, e)),
+        match files::read_regular(&file, STATE_LIMIT) {
+            Ok(bytes) => Saved::from_json(&file, &bytes).map(Some),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -401,7 +430,7 @@ impl StateDir {
     /// The container's config as `create` saw it.
     pub(crate) fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
         let file = self.path.join(CONFIG_COPY);
-        let bytes = fs::read(&file).map_err(|e| Error::io("read", &file, e))?;
+        let bytes = files::read_regular(&file, STATE_LIMIT)?;
         serde_json::from_slice(&bytes).map_err(|source| Error::State { path: file, source })
     }
 

@@ -276,8 +276,9 @@ impl Drop for Made<'_> {
     }
 }
 
-/// Translates the bundle into the init's plan.
-fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
+/// Translates the bundle into the init's plan, checking every field on the
+/// way; also the warnings to give.
+pub(crate) fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     let spec = &bundle.spec;
     let namespaces = Namespaces::from_spec(spec)?;
     let bind_devices = namespaces.any_user() || super::rootless();

@@ -25,7 +25,14 @@ impl Runtime {
         };
         let saved = match dir.load() {
             Ok(saved) => saved,
-            Err(_) if force => None,
+            Err(e) if force => {
+                self.warn(&format!("{e}: deleting container {id:?} without it"));
+                // What it recorded is unknown; a cgroup at gorae's default
+                // path can only be this container's (a configured
+                // `cgroupsPath` may be shared and is left alone).
+                super::cgroups::remove_unrecorded(&self.root, id)?;
+                None
+            }
             Err(e) => return Err(e),
         };
         let status = dir.status(saved.as_ref());

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 
 pub use create::CreateOptions;
+pub(crate) use create::prepare;
 pub use exec::{ExecOptions, Execed};
 pub use handle::Container;
 
