@@ -32,7 +32,11 @@ fn malformed_config_json_is_named_with_its_position() {
     .unwrap();
     create_fails(&lab, "c", "config.json: EOF while parsing");
     std::fs::write(lab.bundle.join("config.json"), "{\"ociVersion\": 1}").unwrap();
-    create_fails(&lab, "c", "invalid type: integer `1`, expected a string");
+    create_fails(
+        &lab,
+        "c",
+        "ociVersion: invalid type: integer `1`, expected a string",
+    );
 }
 
 #[test]
@@ -129,41 +133,41 @@ fn deeply_nested_json_is_refused_at_the_recursion_limit() {
 }
 
 #[test]
-fn wrongly_typed_fields_are_refused_saying_what_was_expected() {
+fn wrongly_typed_fields_are_refused_naming_the_field_and_what_was_expected() {
     let lab = Lab::new("wrongtype", &["true"]);
     type Edit = fn(&mut serde_json::Value);
     let cases: [(Edit, &str); 8] = [
         (
             |c| c["process"]["args"] = json!("sh"),
-            "invalid type: string \"sh\", expected a sequence",
+            "process.args: invalid type: string \"sh\", expected a sequence",
         ),
         (
             |c| c["process"]["user"]["uid"] = json!(-1),
-            "invalid value: integer `-1`, expected u32",
+            "process.user.uid: invalid value: integer `-1`, expected u32",
         ),
         (
             |c| c["process"]["terminal"] = json!("yes"),
-            "invalid type: string \"yes\", expected a boolean",
+            "process.terminal: invalid type: string \"yes\", expected a boolean",
         ),
         (
             |c| c["hostname"] = json!(5),
-            "invalid type: integer `5`, expected a string",
+            "hostname: invalid type: integer `5`, expected a string",
         ),
         (
             |c| c["linux"]["namespaces"] = json!({"type": "pid"}),
-            "invalid type: map, expected a sequence",
+            "linux.namespaces: invalid type: map, expected a sequence",
         ),
         (
             |c| c["mounts"][0]["options"] = json!("ro"),
-            "invalid type: string \"ro\", expected a sequence",
+            "mounts[0].options: invalid type: string \"ro\", expected a sequence",
         ),
         (
             |c| c["root"] = json!("rootfs"),
-            "invalid type: string \"rootfs\", expected struct Root",
+            "root: invalid type: string \"rootfs\", expected struct Root",
         ),
         (
             |c| c["linux"]["resources"] = json!({"memory": {"limit": "1G"}}),
-            "invalid type: string \"1G\", expected i64",
+            "linux.resources.memory.limit: invalid type: string \"1G\", expected i64",
         ),
     ];
     let base = lab.config();

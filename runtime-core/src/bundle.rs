@@ -74,10 +74,12 @@ impl Bundle {
                 source,
             })?;
         let dropped_caps = drop_unknown_capabilities(&mut value);
-        let spec: Spec = serde_json::from_value(value).map_err(|source| Error::ConfigParse {
-            path: config.clone(),
-            source,
-        })?;
+        let spec: Spec =
+            serde_path_to_error::deserialize(value).map_err(|e| Error::ConfigField {
+                path: config.clone(),
+                field: e.path().to_string(),
+                source: e.into_inner(),
+            })?;
         check_version(spec.version())?;
         let root = spec
             .root()

@@ -51,6 +51,16 @@ pub enum Error {
         /// Where and why parsing failed.
         source: serde_json::Error,
     },
+    /// A field of `config.json` does not have the spec's type.
+    #[error("parse {path}: {field}: {source}")]
+    ConfigField {
+        /// The config file.
+        path: PathBuf,
+        /// The JSON path of the field, e.g. `process.args`.
+        field: String,
+        /// What the field should have been.
+        source: serde_json::Error,
+    },
     /// A field of `config.json` has a value gorae cannot run.
     #[error("invalid config: {field}: {problem}")]
     Invalid {
