@@ -1,7 +1,7 @@
 //! Linux fields of `config.json` beyond the basics, each checked from
 //! inside the running container: masked and read-only paths, sysctl,
 //! rlimits, oom score, scheduler, I/O priority, CPU affinity, personality,
-//! umask, domainname.
+//! umask, domainname, memory policy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -348,4 +348,90 @@ fn listed_host_devices_like_a_privileged_engines_keep_ptmx_on_the_containers_dev
         ]);
     });
     assert_eq!(lab.output("p"), "pts/ptmx\n1:3\n");
+}
+
+/// The policies `/proc/self/numa_maps` names in the container: the
+/// task's policy stands on every mapping that has none of its own.
+const NUMA_MAPS_POLICIES: &str = "cut -d' ' -f2 /proc/self/numa_maps | sort -u";
+
+#[test]
+fn memory_policy_is_the_policy_of_the_program_and_of_exec_processes() {
+    let lab = lab("mempolicy", NUMA_MAPS_POLICIES);
+    lab.edit_config(|c| {
+        c["linux"]["memoryPolicy"] =
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]});
+    });
+    assert_eq!(lab.output("b"), "bind=static:0\n");
+    lab.edit_config(|c| {
+        c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"});
+        c["process"]["args"] = json!(["sleep", "30"]);
+    });
+    lab.create("i").expect_ok();
+    lab.gorae(&["start", "i"]).expect_ok();
+    let out = lab
+        .gorae(&["exec", "i", "sh", "-c", NUMA_MAPS_POLICIES])
+        .expect_ok();
+    assert_eq!(out.stdout, "interleave:0\n");
+    lab.gorae(&["delete", "--force", "i"]).expect_ok();
+    lab.edit_config(|c| {
+        c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_DEFAULT"});
+        c["process"]["args"] = json!(["sh", "-c", NUMA_MAPS_POLICIES]);
+    });
+    assert_eq!(lab.output("d"), "default\n");
+}
+
+#[test]
+fn bad_memory_policies_are_refused_naming_the_field() {
+    let lab = lab("badmempolicy", "true");
+    let refused = [
+        (
+            json!({"mode": "MPOL_FOO"}),
+            "linux.memoryPolicy.mode: unknown variant `MPOL_FOO`",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_BOGUS"]}),
+            "linux.memoryPolicy.flags[0]: unknown variant `MPOL_F_BOGUS`",
+        ),
+        (
+            json!({"mode": "MPOL_BIND"}),
+            "linux.memoryPolicy.nodes: MPOL_BIND needs at least one node",
+        ),
+        (
+            json!({"mode": "MPOL_LOCAL", "nodes": "0"}),
+            "linux.memoryPolicy.nodes: MPOL_LOCAL takes no nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0-x"}),
+            "linux.memoryPolicy.nodes: \"0-x\": not a node list",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "4096"}),
+            "linux.memoryPolicy.nodes: \"4096\": node number 4096 too large (at most 1023)",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0",
+                   "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]}),
+            "linux.memoryPolicy.flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other",
+        ),
+    ];
+    for (policy, error) in refused {
+        lab.edit_config(|c| c["linux"]["memoryPolicy"] = policy);
+        lab.create("p").expect_error(error);
+        lab.assert_nothing_left("p");
+    }
+}
+
+#[test]
+fn a_memory_policy_on_a_node_the_host_lacks_fails_create_in_the_init() {
+    let lab = lab("absentnode", "true");
+    let absent = (0..)
+        .find(|n| !std::path::Path::new(&format!("/sys/devices/system/node/node{n}")).exists())
+        .unwrap();
+    lab.edit_config(|c| {
+        c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": absent.to_string()});
+    });
+    lab.create("n").expect_error(&format!(
+        "container init: set_mempolicy linux.memoryPolicy MPOL_BIND nodes \"{absent}\": EINVAL"
+    ));
+    lab.assert_nothing_left("n");
 }

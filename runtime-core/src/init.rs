@@ -22,7 +22,7 @@ use nix::sys::stat::{Mode, umask};
 use nix::unistd::{chdir, fchdir, pivot_root, read, sethostname, write};
 
 use crate::{
-    console, devices, hooks, masks, mounts,
+    console, devices, hooks, masks, memory_policy, mounts,
     namespaces::{self, Namespaces},
     process, rlimits, scheduling, sys, sysctl,
 };
@@ -42,6 +42,8 @@ pub(crate) struct Plan {
     pub sysctl: Vec<sysctl::Setting>,
     pub rlimits: Vec<rlimits::Limit>,
     pub scheduling: scheduling::Scheduling,
+    /// `linux.memoryPolicy`, set before the privileges are dropped.
+    pub memory_policy: Option<memory_policy::MemoryPolicy>,
     /// Written by the parent before it releases the init.
     pub oom_score_adj: Option<i32>,
     /// Enter a new cgroup namespace once the parent has placed the init in
@@ -132,6 +134,7 @@ pub(crate) enum Step {
     CgroupJoin,
     Unshare,
     Clone,
+    MemoryPolicy,
 }
 
 impl Step {
@@ -149,7 +152,7 @@ impl Step {
     }
 }
 
-const STEPS: [Step; 44] = [
+const STEPS: [Step; 45] = [
     Step::WaitParent,
     Step::BecomeRoot,
     Step::Join,
@@ -194,6 +197,7 @@ const STEPS: [Step; 44] = [
     Step::CgroupJoin,
     Step::Unshare,
     Step::Clone,
+    Step::MemoryPolicy,
 ];
 
 /// A failed step: which, on which item (mount index, namespace index, ...),
@@ -316,6 +320,9 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     enter_cwd(&plan.process)?;
     rlimits::apply(&plan.rlimits).map_err(|(i, e)| fail(Step::Rlimit, i)(e))?;
     scheduling::apply_priorities(&plan.scheduling).map_err(scheduling_failure)?;
+    if let Some(policy) = &plan.memory_policy {
+        memory_policy::apply(policy).map_err(fail(Step::MemoryPolicy, 0))?;
+    }
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
     // before the capabilities are dropped, as runc does.
     // Every fd >= 3 close-on-exec but the preserved ones, before any

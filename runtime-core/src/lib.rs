@@ -58,6 +58,7 @@ pub mod hooks;
 mod idmap;
 mod init;
 mod masks;
+mod memory_policy;
 mod mounts;
 pub mod namespaces;
 mod process;

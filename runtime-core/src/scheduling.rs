@@ -23,20 +23,41 @@ pub(crate) struct Scheduling {
 
 /// Parses a CPU list such as `0-3,7`.
 pub(crate) fn cpu_list(list: &str, field: &str) -> Result<CpuSet> {
-    let bad = |why: &str| Error::invalid(field, format!("{list:?}: {why}"));
     let mut set = CpuSet::new();
+    each_in_list(list, "CPU", CpuSet::count(), |cpu| {
+        // Below CpuSet::count(), as each_in_list checked.
+        let _ = set.set(cpu);
+    })
+    .map_err(|why| Error::invalid(field, format!("{list:?}: {why}")))?;
+    Ok(set)
+}
+
+/// Calls `each` with every number of a list such as `0-3,7` (CPUs, memory
+/// nodes), each below `limit`; or says why the list is not one.
+pub(crate) fn each_in_list(
+    list: &str,
+    what: &str,
+    limit: usize,
+    mut each: impl FnMut(usize),
+) -> std::result::Result<(), String> {
     for part in list.split(',').map(str::trim) {
         let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        let lo: usize = lo.trim().parse().map_err(|_| bad("not a CPU list"))?;
-        let hi: usize = hi.trim().parse().map_err(|_| bad("not a CPU list"))?;
+        let number = |n: &str| n.trim().parse::<usize>().ok();
+        let (Some(lo), Some(hi)) = (number(lo), number(hi)) else {
+            return Err(format!("not a {what} list"));
+        };
         if lo > hi {
-            return Err(bad("a range runs backwards"));
+            return Err("a range runs backwards".into());
         }
-        for cpu in lo..=hi {
-            set.set(cpu).map_err(|_| bad("CPU number too large"))?;
+        if hi >= limit {
+            return Err(format!(
+                "{what} number {hi} too large (at most {})",
+                limit - 1
+            ));
         }
+        (lo..=hi).for_each(&mut each);
     }
-    Ok(set)
+    Ok(())
 }
 
 fn scheduler(s: &oci_spec::runtime::Scheduler) -> Result<SchedAttr> {
@@ -210,7 +231,7 @@ mod tests {
         let set = cpu_list("0-2,5", "f").unwrap();
         let on: Vec<usize> = (0..8).filter(|c| set.is_set(*c).unwrap()).collect();
         assert_eq!(on, [0, 1, 2, 5]);
-        for bad in ["", "a", "3-1", "1-", "0-abc"] {
+        for bad in ["", "a", "3-1", "1-", "0-abc", "0-99999"] {
             assert!(cpu_list(bad, "f").is_err(), "{bad:?} accepted");
         }
     }

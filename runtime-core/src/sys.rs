@@ -389,6 +389,18 @@ pub fn ioprio_set(prio: i32) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// `set_mempolicy(mode, nodes, maxnode)` for the calling thread: its NUMA
+/// memory policy, which its children inherit and `execve` keeps. `mode`
+/// carries the `MPOL_F_*` flags; `nodes` is the nodemask.
+pub fn set_mempolicy(mode: i32, nodes: &[libc::c_ulong]) -> Result<(), Errno> {
+    // The kernel reads maxnode - 1 bits.
+    let maxnode = nodes.len() * libc::c_ulong::BITS as usize + 1;
+    // SAFETY: nodes is valid for reads of maxnode - 1 bits, all the
+    // kernel reads; the other arguments are integers.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes.as_ptr(), maxnode) };
+    Errno::result(ret).map(drop)
+}
+
 /// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], {set, clear})`:
 /// changes the flags of the mount behind `fd` (and of all below it).
 pub fn mount_setattr(

@@ -18,7 +18,9 @@ use crate::mounts;
 use crate::namespaces::{self, Namespaces};
 use crate::process;
 use crate::state::{ProcessId, START_SOCKET, Saved, StateDir, Status, rfc3339_now};
-use crate::{capabilities, console, hooks, masks, rlimits, scheduling, shared_mounts, sysctl};
+use crate::{
+    capabilities, console, hooks, masks, memory_policy, rlimits, scheduling, shared_mounts, sysctl,
+};
 
 /// Options of `create` beyond the id.
 #[derive(Debug, Clone, Default)]
@@ -356,6 +358,7 @@ pub(crate) fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         sysctl: sysctl::prepare(spec, &namespaces)?,
         rlimits: rlimits::prepare(process_spec)?,
         scheduling: scheduling::Scheduling::from_spec(spec)?,
+        memory_policy: memory_policy::prepare(spec)?,
         namespaces,
         process,
         last_cap: capabilities::last_cap(),

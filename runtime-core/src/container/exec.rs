@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::init::Plan;
 use crate::namespaces::Namespaces;
 use crate::state::{StateDir, Status};
-use crate::{capabilities, console, masks, process, rlimits, scheduling};
+use crate::{capabilities, console, masks, memory_policy, process, rlimits, scheduling};
 
 /// What to run, as runc's `exec` flags describe it. Unset fields keep the
 /// container's own process settings.
@@ -252,6 +252,7 @@ fn prepare(spec: &Spec, process: Process, init_pid: i32) -> Result<ExecPlan> {
         sysctl: Vec::new(),
         rlimits: rlimits::prepare(&process)?,
         scheduling: scheduling::Scheduling::from_spec(&spec)?,
+        memory_policy: memory_policy::prepare(&spec)?,
         oom_score_adj: None,
         unshare_cgroupns: false,
         seccomp,

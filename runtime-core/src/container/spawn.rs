@@ -417,6 +417,13 @@ pub(crate) fn describe(plan: &Plan, f: init::Failure) -> Error {
         Step::IoPriority => ("ioprio_set process.ioPriority", String::new()),
         Step::Affinity => ("sched_setaffinity process.execCPUAffinity", String::new()),
         Step::Personality => ("personality linux.personality", String::new()),
+        Step::MemoryPolicy => (
+            "set_mempolicy linux.memoryPolicy",
+            plan.memory_policy
+                .as_ref()
+                .map(|p| p.described.clone())
+                .unwrap_or_default(),
+        ),
         Step::CgroupNamespace => ("unshare the cgroup namespace", String::new()),
         Step::Seccomp => ("install linux.seccomp", String::new()),
         Step::Console => ("set up the pty for process.terminal", "/dev/ptmx".into()),
