@@ -1,7 +1,7 @@
 //! Linux fields of `config.json` beyond the basics, each checked from
 //! inside the running container: masked and read-only paths, sysctl,
 //! rlimits, oom score, scheduler, I/O priority, CPU affinity, personality,
-//! umask, domainname, memory policy.
+//! umask, domainname, memory policy, Intel RDT.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -434,4 +434,41 @@ fn a_memory_policy_on_a_node_the_host_lacks_fails_create_in_the_init() {
         "container init: set_mempolicy linux.memoryPolicy MPOL_BIND nodes \"{absent}\": EINVAL"
     ));
     lab.assert_nothing_left("n");
+}
+
+#[test]
+fn intel_rdt_is_refused_at_validation_naming_the_field() {
+    // gorae makes no resctrl groups. Without a mounted resctrl (as on the
+    // test VMs, whose kernel lacks it) the spec requires the error.
+    let lab = lab("intelrdt", "true");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let refusal = if mountinfo.contains(" - resctrl ") {
+        "linux.intelRdt: resctrl groups are not supported by gorae"
+    } else {
+        "linux.intelRdt: no resctrl filesystem is mounted in the runtime's mount namespace"
+    };
+    let refused = [
+        (
+            json!({"closID": "guaranteed_group", "schemata": ["L3:0=7f0;1=1f", "MB:0=20;1=70"]}),
+            refusal,
+        ),
+        (json!({}), refusal),
+        (
+            json!({"memBwSchema": "L3:0=1"}),
+            "linux.intelRdt.memBwSchema: \"L3:0=1\" does not start with \"MB:\"",
+        ),
+        (
+            json!({"closID": "../x"}),
+            "linux.intelRdt.closID: \"../x\" is not a directory name (or \"/\")",
+        ),
+        (
+            json!({"schemata": ["L3:0=1\nMB:0=2"]}),
+            "linux.intelRdt.schemata[0]: holds a newline",
+        ),
+    ];
+    for (rdt, error) in refused {
+        lab.edit_config(|c| c["linux"]["intelRdt"] = rdt);
+        lab.create("r").expect_error(error);
+        lab.assert_nothing_left("r");
+    }
 }

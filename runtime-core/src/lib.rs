@@ -57,6 +57,7 @@ mod files;
 pub mod hooks;
 mod idmap;
 mod init;
+mod intel_rdt;
 mod masks;
 mod memory_policy;
 mod mounts;

@@ -19,7 +19,8 @@ use crate::namespaces::{self, Namespaces};
 use crate::process;
 use crate::state::{ProcessId, START_SOCKET, Saved, StateDir, Status, rfc3339_now};
 use crate::{
-    capabilities, console, hooks, masks, memory_policy, rlimits, scheduling, shared_mounts, sysctl,
+    capabilities, console, hooks, intel_rdt, masks, memory_policy, rlimits, scheduling,
+    shared_mounts, sysctl,
 };
 
 /// Options of `create` beyond the id.
@@ -285,6 +286,7 @@ pub(crate) fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     let namespaces = Namespaces::from_spec(spec)?;
     let bind_devices = namespaces.any_user() || super::rootless();
     hooks::validate(spec.hooks().as_ref())?;
+    intel_rdt::check(spec)?;
     let process_spec = spec
         .process()
         .as_ref()
