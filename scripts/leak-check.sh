@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fails when a test run left anything behind: test directories (state dirs,
 # bundles), mounts, processes running in a test rootfs, cgroups named for
-# gorae.
+# gorae, network interfaces the tests made.
 set -u
 cd "$(dirname "$0")/.."
 tests_dir=$PWD/target/tmp/gorae-tests
@@ -28,10 +28,13 @@ procs+=$stray
 [ -n "${procs// /}" ] && leaks+=("processes: $procs")
 cgroups=$(find /sys/fs/cgroup -type d -name '*gorae*' 2>/dev/null | head -5)
 [ -n "$cgroups" ] && leaks+=("cgroups: $(echo $cgroups)")
+# The netDevices tests name the interfaces they make gtst<N>.
+links=$(ls /sys/class/net | grep '^gtst' | head -5)
+[ -n "$links" ] && leaks+=("network interfaces: $(echo $links)")
 
 if [ ${#leaks[@]} -gt 0 ]; then
   echo "leak check: FAILED, the test run left:" >&2
   printf '  %s\n' "${leaks[@]}" >&2
   exit 1
 fi
-echo "leak check: nothing left behind (test dirs, mounts, processes, cgroups)"
+echo "leak check: nothing left behind (test dirs, mounts, processes, cgroups, interfaces)"

@@ -1,7 +1,7 @@
 //! Linux fields of `config.json` beyond the basics, each checked from
 //! inside the running container: masked and read-only paths, sysctl,
 //! rlimits, oom score, scheduler, I/O priority, CPU affinity, personality,
-//! umask, domainname, memory policy, Intel RDT.
+//! umask, domainname, memory policy, Intel RDT, network devices.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -471,4 +471,170 @@ fn intel_rdt_is_refused_at_validation_naming_the_field() {
         lab.create("r").expect_error(error);
         lab.assert_nothing_left("r");
     }
+}
+
+/// A virtual interface on the host made for a test (`ip link add NAME type
+/// ifb`: this kernel has no dummy driver), with `addresses` added; deleted
+/// on drop if it is still on the host. Named `gtst...`, which
+/// scripts/leak-check.sh looks for.
+struct HostLink {
+    name: String,
+}
+
+impl HostLink {
+    fn new(tag: char, addresses: &[&[&str]]) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("gtst{}{n}{tag}", std::process::id() % 100_000);
+        ip(&["link", "add", &name, "type", "ifb"]);
+        for address in addresses {
+            let mut args = vec!["addr", "add"];
+            args.extend_from_slice(address);
+            args.extend_from_slice(&["dev", &name]);
+            ip(&args);
+        }
+        HostLink { name }
+    }
+
+    fn on_host(&self) -> bool {
+        std::path::Path::new("/sys/class/net")
+            .join(&self.name)
+            .exists()
+    }
+}
+
+impl Drop for HostLink {
+    fn drop(&mut self) {
+        if self.on_host() {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &self.name])
+                .status();
+        }
+    }
+}
+
+#[track_caller]
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (install Debian's iproute2)");
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+}
+
+#[test]
+fn net_devices_move_into_the_container_renamed_with_their_global_addresses_and_up() {
+    let lab = lab(
+        "netdevices",
+        "ls /sys/class/net | tr '\\n' ' '; echo; \
+         ip -o addr show dev ctr0 scope global | awk '{print $4}'; \
+         ip -o link show dev ctr0 | grep -c ',UP'; ip -o link show dev ctr1 | grep -c ',UP'",
+    );
+    let fixed = HostLink::new(
+        'a',
+        &[
+            &["10.99.1.2/24"],
+            &["fd00:99::2/64"],
+            &["10.99.2.2/24", "scope", "link"],
+            &["10.99.3.2/24", "valid_lft", "300", "preferred_lft", "300"],
+        ],
+    );
+    let template = HostLink::new('b', &[]);
+    lab.edit_config(|c| {
+        c["linux"]["netDevices"] = json!({
+            &fixed.name: {"name": "ctr0"},
+            &template.name: {"name": "ctr%d"}
+        });
+    });
+    // Only the permanent addresses of global scope move (the spec's
+    // RFC 3549 rule): not the link-scope one, nor the one with a lifetime.
+    assert_eq!(
+        lab.output("n"),
+        "ctr0 ctr1 lo \n10.99.1.2/24\nfd00:99::2/64\n1\n1\n"
+    );
+    // The namespace ended with the container: the kernel deletes virtual
+    // devices then (physical ones return to the host); gorae moves
+    // neither back.
+    assert!(
+        common::eventually(|| !fixed.on_host() && !template.on_host()),
+        "a moved virtual device came back to the host"
+    );
+    let host_links = std::fs::read_dir("/sys/class/net").unwrap();
+    let names: Vec<String> = host_links
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.contains(&"ctr0".to_owned()), "{names:?}");
+}
+
+#[test]
+fn net_devices_are_refused_naming_the_field_before_anything_moves() {
+    let lab = lab("badnetdevices", "true");
+    let link = HostLink::new('a', &[]);
+    let missing = format!("{}z", link.name);
+    let cases = [
+        (
+            json!({&missing: {}}),
+            format!("linux.netDevices.{missing}: no such network device on the host"),
+        ),
+        (
+            json!({"a/b": {}}),
+            "linux.netDevices.a/b: \"a/b\" holds '/', ':', white space or a NUL".to_owned(),
+        ),
+        (
+            json!({&link.name: {"name": "much-too-long-name"}}),
+            format!(
+                "linux.netDevices.{}.name: \"much-too-long-name\" is longer than 15 bytes (IFNAMSIZ)",
+                link.name
+            ),
+        ),
+        (
+            json!({&link.name: {"name": "lo"}}),
+            format!(
+                "linux.netDevices.{}.name: \"lo\" in the container is already the name of the new network namespace's loopback",
+                link.name
+            ),
+        ),
+        (
+            json!({&link.name: {"name": "ctr0"}, &missing: {"name": "ctr0"}}),
+            format!(
+                "linux.netDevices.{missing}.name: \"ctr0\" in the container is already the name of linux.netDevices.{}",
+                link.name
+            ),
+        ),
+    ];
+    for (devices, error) in cases {
+        lab.edit_config(|c| c["linux"]["netDevices"] = devices);
+        lab.create("d").expect_error(&error);
+        lab.assert_nothing_left("d");
+        assert!(link.on_host(), "{} moved by a refused create", link.name);
+    }
+    // Without a network namespace of its own, or with one joined by path.
+    lab.edit_config(|c| {
+        c["linux"]["netDevices"] = json!({&link.name: {}});
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "network");
+    });
+    let no_netns = "linux.netDevices: needs a new net namespace in linux.namespaces";
+    lab.create("d").expect_error(no_netns);
+    lab.edit_config(|c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.push(json!({"type": "network", "path": "/proc/self/ns/net"}));
+    });
+    lab.create("d").expect_error(no_netns);
+    lab.assert_nothing_left("d");
+    assert!(link.on_host());
+}
+
+#[test]
+fn a_device_the_kernel_will_not_move_fails_create_and_leaves_nothing() {
+    // The loopback's namespace is immutable: the kernel refuses the move,
+    // after the clone, and create undoes everything.
+    let lab = lab("immovable", "true");
+    lab.edit_config(|c| c["linux"]["netDevices"] = json!({"lo": {"name": "hostlo"}}));
+    lab.create("l").expect_error(
+        "linux.netDevices.lo: move into the container's network namespace as \"hostlo\": EINVAL",
+    );
+    lab.assert_nothing_left("l");
+    assert!(std::path::Path::new("/sys/class/net/lo").exists());
 }

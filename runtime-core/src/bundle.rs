@@ -120,8 +120,10 @@ impl Bundle {
     /// changes anything: namespaces (the files of namespaces to join are
     /// opened, without side effects, and their type checked), id mappings,
     /// mounts (bind sources must exist), devices, hooks, the process
-    /// (arguments, capabilities, rlimits, scheduling, I/O priority), sysctl
-    /// and masked paths; the seccomp profile is compiled. Returns the
+    /// (arguments, capabilities, rlimits, scheduling, I/O priority), sysctl,
+    /// masked paths, the memory policy, `linux.intelRdt` (refused) and
+    /// `linux.netDevices` (each must exist on the host, which is asked over
+    /// rtnetlink); the seccomp profile is compiled. Returns the
     /// warnings `create` would give. Only the cgroup is left to `create`,
     /// which checks it against the host's hierarchy for the container's id.
     ///

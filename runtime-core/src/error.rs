@@ -127,6 +127,17 @@ pub enum Error {
         /// The error number.
         errno: Errno,
     },
+    /// A host network device of `linux.netDevices` could not be moved
+    /// into the container or set up there.
+    #[error("linux.netDevices.{device}: {op}: {errno}")]
+    NetDevice {
+        /// The device's name on the host.
+        device: String,
+        /// What was being done.
+        op: String,
+        /// The error number.
+        errno: Errno,
+    },
     /// The container's program cannot be run, in runc's words (which
     /// Docker matches to choose exit status 127 or 126).
     #[error("exec: {program:?}: {reason}")]

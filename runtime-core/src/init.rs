@@ -46,6 +46,9 @@ pub(crate) struct Plan {
     pub memory_policy: Option<memory_policy::MemoryPolicy>,
     /// Written by the parent before it releases the init.
     pub oom_score_adj: Option<i32>,
+    /// `linux.netDevices`, moved into the init's network namespace by the
+    /// parent before it releases the init.
+    pub net_devices: Vec<crate::netdevices::NetDevice>,
     /// Enter a new cgroup namespace once the parent has placed the init in
     /// the container's cgroup (so that cgroup is the namespace's root).
     pub unshare_cgroupns: bool,

@@ -62,6 +62,8 @@ mod masks;
 mod memory_policy;
 mod mounts;
 pub mod namespaces;
+mod netdevices;
+mod netlink;
 mod process;
 mod rlimits;
 mod scheduling;

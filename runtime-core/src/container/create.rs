@@ -19,7 +19,7 @@ use crate::namespaces::{self, Namespaces};
 use crate::process;
 use crate::state::{ProcessId, START_SOCKET, Saved, StateDir, Status, rfc3339_now};
 use crate::{
-    capabilities, console, hooks, intel_rdt, masks, memory_policy, rlimits, scheduling,
+    capabilities, console, hooks, intel_rdt, masks, memory_policy, netdevices, rlimits, scheduling,
     shared_mounts, sysctl,
 };
 
@@ -365,6 +365,7 @@ pub(crate) fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         process,
         last_cap: capabilities::last_cap(),
         oom_score_adj: process_spec.oom_score_adj(),
+        net_devices: netdevices::prepare(spec)?,
         unshare_cgroupns: false,
         seccomp,
         build_rootfs: true,

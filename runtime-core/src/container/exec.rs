@@ -254,6 +254,7 @@ fn prepare(spec: &Spec, process: Process, init_pid: i32) -> Result<ExecPlan> {
         scheduling: scheduling::Scheduling::from_spec(&spec)?,
         memory_policy: memory_policy::prepare(&spec)?,
         oom_score_adj: None,
+        net_devices: Vec::new(),
         unshare_cgroupns: false,
         seccomp,
         build_rootfs: false,

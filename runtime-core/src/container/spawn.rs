@@ -14,7 +14,7 @@ use super::Phases;
 use crate::error::{Error, Result};
 use crate::init::{self, Fds, Plan, Report, Step};
 use crate::namespaces::{self, Namespaces};
-use crate::{sealed, sys};
+use crate::{netdevices, sealed, sys};
 
 /// The fds the new process uses besides its channel and the exec stub.
 pub(crate) struct Handles<'a> {
@@ -201,6 +201,7 @@ pub(crate) fn spawn(
         fs::write(&path, score.to_string())
             .map_err(|e| Error::io("write process.oomScoreAdj to", path, e))?;
     }
+    netdevices::move_into(&plan.net_devices, pid)?;
     let for_hooks = before_release(pid)?;
     write(&ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
     if let Some(state) = for_hooks {
