@@ -70,6 +70,11 @@ fn features_lists_what_gorae_supports_as_valid_json() {
     assert_eq!(doc["hooks"].as_array().unwrap().len(), 6);
     assert_eq!(doc["linux"]["seccomp"]["enabled"], true);
     assert_eq!(doc["linux"]["apparmor"]["enabled"], false);
+    assert_eq!(doc["linux"]["intelRdt"]["enabled"], false);
+    assert_eq!(doc["linux"]["netDevices"]["enabled"], true);
+    let memory_policy = &doc["linux"]["memoryPolicy"];
+    assert_eq!(memory_policy["modes"].as_array().unwrap().len(), 7);
+    assert_eq!(memory_policy["flags"].as_array().unwrap().len(), 3);
     assert!(
         doc["mountOptions"]
             .as_array()
