@@ -567,6 +567,35 @@ fn net_devices_move_into_the_container_renamed_with_their_global_addresses_and_u
     assert!(!names.contains(&"ctr0".to_owned()), "{names:?}");
 }
 
+/// A pod's container joins the sandbox's network namespace by path: the
+/// device moves there and stays with the sandbox after the container goes.
+#[test]
+fn net_devices_move_into_a_network_namespace_joined_by_path() {
+    let sandbox = lab("netdev-sandbox", "sleep 30");
+    sandbox.create("sb").expect_ok();
+    let pid = sandbox.state("sb")["pid"].as_i64().unwrap();
+    let link = HostLink::new('p', &[]);
+    let app = lab("netdev-app", "ls /sys/class/net | tr '\\n' ' '");
+    app.edit_config(|c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "network");
+        namespaces.push(json!({"type": "network", "path": format!("/proc/{pid}/ns/net")}));
+        c["linux"]["netDevices"] = json!({&link.name: {"name": "pod0"}});
+    });
+    assert_eq!(app.output("a"), "lo pod0 ");
+    assert!(!link.on_host());
+    let in_sandbox = std::fs::read_dir(format!("/proc/{pid}/root/sys/class/net"));
+    let names: Vec<String> = in_sandbox
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"pod0".to_owned()), "{names:?}");
+    sandbox.gorae(&["delete", "--force", "sb"]).expect_ok();
+    app.assert_nothing_left("a");
+    sandbox.assert_nothing_left("sb");
+}
+
 #[test]
 fn net_devices_are_refused_naming_the_field_before_anything_moves() {
     let lab = lab("badnetdevices", "true");
@@ -615,13 +644,14 @@ fn net_devices_are_refused_naming_the_field_before_anything_moves() {
         let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
         namespaces.retain(|n| n["type"] != "network");
     });
-    let no_netns = "linux.netDevices: needs a new net namespace in linux.namespaces";
-    lab.create("d").expect_error(no_netns);
+    lab.create("d")
+        .expect_error("linux.netDevices: needs a net namespace in linux.namespaces");
     lab.edit_config(|c| {
         let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
         namespaces.push(json!({"type": "network", "path": "/proc/self/ns/net"}));
     });
-    lab.create("d").expect_error(no_netns);
+    lab.create("d")
+        .expect_error("linux.netDevices: /proc/self/ns/net is the runtime's own network namespace");
     lab.assert_nothing_left("d");
     assert!(link.on_host());
 }

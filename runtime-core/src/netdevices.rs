@@ -1,5 +1,5 @@
 //! `linux.netDevices`: host network interfaces moved into the container's
-//! new network namespace, by the parent after the clone and before the
+//! network namespace (new, or a pod's joined by path), by the parent after the clone and before the
 //! init is released (`container::spawn`), over raw rtnetlink.
 //!
 //! Each device is renamed in the same request that moves it, gets back
@@ -25,6 +25,35 @@ use crate::error::{Error, Result};
 use crate::namespaces;
 use crate::netlink::Socket;
 
+/// A network namespace joined by path must not be gorae's own (the
+/// host's, typically): the devices would not move anywhere (as runc).
+fn refuse_our_own_namespace(spec: &Spec) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let joined = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|nss| {
+            nss.iter()
+                .find(|ns| ns.typ() == LinuxNamespaceType::Network)
+                .and_then(|ns| ns.path().clone())
+        });
+    let Some(path) = joined else {
+        return Ok(());
+    };
+    let id = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    if id(&path).is_some() && id(std::path::Path::new("/proc/self/ns/net")) == id(&path) {
+        return Err(Error::invalid(
+            "linux.netDevices",
+            format!(
+                "{} is the runtime's own network namespace: devices need the container's",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A device to move.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NetDevice {
@@ -35,7 +64,8 @@ pub(crate) struct NetDevice {
 }
 
 /// Checks `linux.netDevices` before anything is made: root on the host
-/// (as runc), a new network namespace, valid names, no two devices (or a
+/// (as runc), a network namespace of the container's (new, or joined by
+/// path as a pod's containers do, but not gorae's own), valid names, no two devices (or a
 /// device and the namespace's `lo`) with one name in the container unless
 /// it is a `%d` template, and every device present on the host. Devices
 /// are moved in the order of their host names.
@@ -50,7 +80,8 @@ pub(crate) fn prepare(spec: &Spec) -> Result<Vec<NetDevice>> {
             "moving host network devices needs root on the host (as runc)",
         ));
     }
-    namespaces::require_new(spec, LinuxNamespaceType::Network, "linux.netDevices")?;
+    namespaces::require_listed(spec, LinuxNamespaceType::Network, "linux.netDevices")?;
+    refuse_our_own_namespace(spec)?;
     let mut host = Socket::open().map_err(|e| Error::sys("socket", "NETLINK_ROUTE", e))?;
     // Names taken in the container, and by which entry ("" for `lo`).
     let mut taken = BTreeMap::from([("lo".to_owned(), String::new())]);
@@ -111,18 +142,31 @@ fn check_name(name: &str, field: &str, template: bool) -> Result<()> {
     Err(Error::invalid(field, format!("{name:?} {problem}")))
 }
 
-/// Moves `devices` into the network namespace of `pid`, the container's
-/// init: a child of ours not yet reaped, so its pid cannot be reused.
-pub(crate) fn move_into(devices: &[NetDevice], pid: Pid) -> Result<()> {
+/// Moves `devices` into the container's network namespace: `joined` (a
+/// namespace joined by path, which the init may not have entered yet), or
+/// the new one of `pid`, the container's init (a child of ours not yet
+/// reaped, so its pid cannot be reused).
+pub(crate) fn move_into(
+    devices: &[NetDevice],
+    pid: Pid,
+    joined: Option<BorrowedFd<'_>>,
+) -> Result<()> {
     if devices.is_empty() {
         return Ok(());
     }
     let path = format!("/proc/{pid}/ns/net");
-    let netns = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+    let opened;
+    let netns = match joined {
+        Some(fd) => fd,
+        None => {
+            opened = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+            opened.as_fd()
+        }
+    };
     let mut host = Socket::open().map_err(|e| Error::sys("socket", "NETLINK_ROUTE", e))?;
-    let mut container = socket_in(&netns).map_err(|e| Error::sys("setns", &path, e))?;
+    let mut container = socket_in(netns).map_err(|e| Error::sys("setns", &path, e))?;
     for device in devices {
-        move_one(device, &mut host, &mut container, netns.as_fd())?;
+        move_one(device, &mut host, &mut container, netns)?;
     }
     Ok(())
 }
@@ -167,7 +211,7 @@ fn failed(device: &str, op: &str) -> impl FnOnce(Errno) -> Error + use<> {
 /// A rtnetlink socket in the network namespace `netns`, opened by a
 /// short-lived thread that enters it: the caller's own threads never
 /// change namespace.
-fn socket_in(netns: &File) -> Result<Socket, Errno> {
+fn socket_in(netns: BorrowedFd<'_>) -> Result<Socket, Errno> {
     std::thread::scope(|scope| {
         let opener = std::thread::Builder::new()
             .name("gorae-netns".into())

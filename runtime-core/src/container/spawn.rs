@@ -201,7 +201,13 @@ pub(crate) fn spawn(
         fs::write(&path, score.to_string())
             .map_err(|e| Error::io("write process.oomScoreAdj to", path, e))?;
     }
-    netdevices::move_into(&plan.net_devices, pid)?;
+    let joined_net = plan
+        .namespaces
+        .joins
+        .iter()
+        .find(|j| j.kind == nix::sched::CloneFlags::CLONE_NEWNET)
+        .map(|j| j.fd.as_fd());
+    netdevices::move_into(&plan.net_devices, pid, joined_net)?;
     let for_hooks = before_release(pid)?;
     write(&ours, &[1]).map_err(|errno| Error::sys("write", "init channel", errno))?;
     if let Some(state) = for_hooks {
