@@ -2,7 +2,10 @@
 # Both need root (real namespaces, mounts and cgroups) on Debian/Ubuntu.
 
 CARGO ?= cargo
-GORAE := target/release/gorae
+# .cargo/config.toml builds for the host triple explicitly (static binaries),
+# so cargo puts them under target/<triple>/.
+HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+GORAE := target/$(HOST_TRIPLE)/release/gorae
 
 .PHONY: all build release demo test test-e2e stress deps leak-check fmt clippy clean fuzz
 
@@ -27,7 +30,7 @@ demo: deps release
 # was left behind.
 test: deps release conformance-build
 	$(CARGO) test --workspace
-	@scripts/conformance-check.sh $(CONFORMANCE_BIN)/gorae-conformance
+	@scripts/conformance-check.sh $(CONFORMANCE_BIN)/gorae-conformance $(GORAE)
 	@$(MAKE) --no-print-directory test-e2e
 	@scripts/leak-check.sh
 
@@ -84,7 +87,6 @@ fuzz:
 # check x runtime table conformance/RESULTS.md and, per runtime, TAP and
 # JSON under target/conformance/. Exits 0 once the table is written; set
 # CONFORMANCE_STRICT=1 to fail when gorae fails a check.
-HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 CONFORMANCE_BIN := target/$(HOST_TRIPLE)/release
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 CONFORMANCE_RUNTIMES ?= $(GORAE) runc crun
@@ -135,7 +137,7 @@ conformance-rt: release
 # side by side, and the floor. `bench` mounts a hugetlb v1 hierarchy on a
 # hybrid cgroup host so that crun 1.8.1 runs (benchmark machines only);
 # `bench-quick` changes nothing on the host and never fails on a timing.
-BENCH := target/release/gorae-bench
+BENCH := target/$(HOST_TRIPLE)/release/gorae-bench
 .PHONY: bench bench-quick
 
 bench: deps

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs the conformance suite against the release gorae and fails when a
 # check fails that conformance/known-failures.txt does not list: a
-# regression. Used by `make test`.
+# regression. Used by `make test`: conformance-check.sh SUITE GORAE.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=$1
+gorae=$(realpath "$2")
 mkdir -p target/conformance
 tap=target/conformance/gorae-check.tap
-"$bin" --runtime "$PWD/target/release/gorae" > "$tap"
+"$bin" --runtime "$gorae" > "$tap"
 failing=$(grep -A3 '^not ok' "$tap" | sed -n 's/^  id: "\(.*\)"$/\1/p' | sort -u)
 known=$(grep -v '^#' conformance/known-failures.txt | awk 'NF {print $1}' | sort -u)
 new=$(comm -23 <(echo "$failing") <(echo "$known") | grep -v '^$')

@@ -4,12 +4,15 @@
 # gorae, network interfaces the tests made.
 set -u
 cd "$(dirname "$0")/.."
-tests_dir=$PWD/target/tmp/gorae-tests
 leaks=()
 
-if [ -d "$tests_dir" ] && [ -n "$(ls -A "$tests_dir")" ]; then
-  leaks+=("test directories (state dirs, bundles): $(ls "$tests_dir" | head -5 | tr '\n' ' ')")
-fi
+# Tests work under cargo's target/<triple>/tmp (target/tmp before the
+# workspace built for an explicit target).
+for tests_dir in "$PWD"/target/tmp/gorae-tests "$PWD"/target/*/tmp/gorae-tests; do
+  if [ -d "$tests_dir" ] && [ -n "$(ls -A "$tests_dir")" ]; then
+    leaks+=("test directories (state dirs, bundles): $(ls "$tests_dir" | head -5 | tr '\n' ' ')")
+  fi
+done
 mounts=$(awk '{print $5}' /proc/self/mountinfo | grep -E 'gorae' | head -5)
 [ -n "$mounts" ] && leaks+=("mounts: $(echo $mounts)")
 # Every gorae container has a cgroup under a "gorae" parent by default (the

@@ -240,7 +240,7 @@ fn find_contenders(args: &BenchArgs, work: &Path, notes: &mut Vec<String>) -> Ve
     found
 }
 
-/// `gorae` in the directory of this binary (both in `target/release`).
+/// `gorae` in the directory of this binary (both in `target/<triple>/release`).
 fn gorae_beside_us() -> Option<PathBuf> {
     let candidate = std::env::current_exe().ok()?.parent()?.join("gorae");
     candidate.is_file().then_some(candidate)

@@ -329,6 +329,13 @@ impl Cgroup {
             .filter(|d| self.created.contains(d))
             .collect();
         for leaf in &leaves {
+            // Usually the container made no sub-cgroups and its processes
+            // are gone: one rmdir. A busy leaf is looked into.
+            match std::fs::remove_dir(leaf) {
+                Ok(()) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(_) => {}
+            }
             for child in fsutil::child_cgroups_post_order(leaf)? {
                 rmdir_retrying(&child)?;
             }
@@ -387,17 +394,14 @@ impl Cgroup {
                 &mount.mount_point,
                 &dir,
                 &mut self.created,
-                |_| Ok(()),
+                None::<fn(&Path) -> Result<()>>,
                 after,
             )?;
         }
         if let Some(u) = hierarchy.unified() {
             let dir = path.unified_dir(u)?;
-            let enable = hierarchy.is_v2();
-            let before = |parent: &Path| match enable {
-                true => enable_controllers(parent),
-                false => Ok(()),
-            };
+            // On cgroup v2 every ancestor must delegate its controllers.
+            let before = hierarchy.is_v2().then_some(enable_controllers);
             mkdir_walk(&u.mount_point, &dir, &mut self.created, before, |_| Ok(()))?;
         }
         Ok(())
@@ -439,23 +443,44 @@ impl Cgroup {
 }
 
 /// Creates `dir` and any missing parents below `base`, recording those it
-/// created. `before(parent)` runs on each ancestor on the way down (v2
-/// enables controllers there), `after(new)` on each directory created.
-/// A parent removed under our feet (another container's `destroy` taking a
-/// shared, now empty parent) makes the walk start again, a few times.
+/// created. `before(parent)`, if given, runs on each ancestor on the way
+/// down (v2 enables controllers there), `after(new)` on each directory
+/// created. Without `before`, `dir` is created with one `mkdir` when its
+/// parent exists (the usual case: other containers share it), else by the
+/// walk. A parent removed under our feet (another container's `destroy`
+/// taking a shared, now empty parent) makes the walk start again, a few
+/// times.
 fn mkdir_walk(
     base: &Path,
     dir: &Path,
     created: &mut Vec<PathBuf>,
-    mut before: impl FnMut(&Path) -> Result<()>,
+    mut before: Option<impl FnMut(&Path) -> Result<()>>,
     mut after: impl FnMut(&Path) -> Result<()>,
 ) -> Result<()> {
+    if before.is_none() {
+        match std::fs::create_dir(dir) {
+            Ok(()) => {
+                created.push(dir.to_path_buf());
+                return after(dir);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Mkdir {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
     let rel = dir.strip_prefix(base).unwrap_or(dir);
     let mut attempts = 0;
     'walk: loop {
         let mut cur = base.to_path_buf();
         for comp in rel.components() {
-            before(&cur)?;
+            if let Some(before) = before.as_mut() {
+                before(&cur)?;
+            }
             cur.push(comp);
             if cur.is_dir() {
                 continue;

@@ -2,7 +2,7 @@
 //! name the file.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -70,6 +70,35 @@ pub(crate) fn read_path(path: &Path) -> Result<String> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Reads a `/proc` file with as few `read(2)` calls as possible (one, and
+/// one more for the end, while it fits in the buffer). A seq file takes its
+/// lock again on every read: for `mountinfo` that is the kernel's global
+/// `namespace_sem`, which every mount and every clone of a mount
+/// namespace holds for writing, so with containers starting next to us each
+/// extra read is another wait (std's reads start at 32 bytes and double).
+pub(crate) fn read_proc(path: &Path) -> Result<String> {
+    let failed = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = fs::File::open(path).map_err(failed)?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| failed(io::Error::new(io::ErrorKind::InvalidData, e)))
 }
 
 /// Reads `dir/file`, `None` if it does not exist.

@@ -64,11 +64,18 @@ pub enum Hierarchy {
     },
 }
 
+/// The text of `/proc/self/mountinfo`, read in one `read(2)` where it fits:
+/// each read of it takes the kernel's global mount lock, for which starting
+/// containers queue.
+pub fn read_mountinfo() -> Result<String> {
+    fsutil::read_proc(Path::new("/proc/self/mountinfo"))
+}
+
 impl Hierarchy {
     /// Detects the layout from `/proc/self/mountinfo` and `/proc/self/cgroup`.
     pub fn detect() -> Result<Self> {
-        let mountinfo = fsutil::read_path(Path::new("/proc/self/mountinfo"))?;
-        let own = fsutil::read_path(Path::new("/proc/self/cgroup"))?;
+        let mountinfo = read_mountinfo()?;
+        let own = fsutil::read_proc(Path::new("/proc/self/cgroup"))?;
         Self::from_proc(&mountinfo, &own)
     }
 

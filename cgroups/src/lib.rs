@@ -49,7 +49,7 @@ mod unit_tests;
 pub use cgroup::{Cgroup, FreezerKind};
 pub use devices::default_device_rules;
 pub use error::{Error, Result, Warning};
-pub use hierarchy::{Hierarchy, Unified, V1Mount};
+pub use hierarchy::{Hierarchy, Unified, V1Mount, read_mountinfo};
 pub use oom::{OomEvent, OomWatcher};
 pub use path::CgroupPath;
 pub use stats::{

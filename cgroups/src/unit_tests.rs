@@ -616,3 +616,15 @@ fn huge_page_size_the_kernel_lacks_is_refused() {
     let ok = res(r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}"#);
     crate::validate::check_huge_page_sizes(&ok, &sizes).unwrap();
 }
+
+#[test]
+fn read_proc_reads_a_file_larger_than_its_first_buffer_whole() {
+    let t = TempDir::new();
+    let path = t.0.join("big");
+    let text: String = (0..5000).map(|i| format!("line {i}\n")).collect();
+    assert!(text.len() > 16 * 1024);
+    fs::write(&path, &text).unwrap();
+    assert_eq!(crate::fsutil::read_proc(&path).unwrap(), text);
+    let mountinfo = crate::fsutil::read_proc(Path::new("/proc/self/mountinfo")).unwrap();
+    assert!(mountinfo.lines().any(|l| l.contains(" / ")), "{mountinfo}");
+}

@@ -22,8 +22,8 @@ use gorae_conformance::{Error, checks};
 #[derive(Parser, Debug)]
 #[command(name = "gorae-conformance", version)]
 struct Cli {
-    /// The runtime binary (default: the workspace's target/release/gorae,
-    /// else target/debug/gorae).
+    /// The runtime binary (default: the release build of gorae beside this
+    /// program's, `target/<triple>/release/gorae`, else the debug build).
     #[arg(long)]
     runtime: Option<PathBuf>,
     /// The static probe put into every rootfs (default: gorae-probe next to
@@ -206,24 +206,29 @@ fn runtime_path(given: Option<&Path>) -> Result<PathBuf, Error> {
     let candidates: Vec<PathBuf> = match given {
         Some(p) if p.components().count() == 1 => search_path(p).into_iter().collect(),
         Some(p) => vec![p.to_path_buf()],
-        None => ["release", "debug"]
-            .iter()
-            .map(|profile| {
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../target")
-                    .join(profile)
-                    .join("gorae")
-            })
-            .collect(),
+        None => {
+            let profiles = std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+                .unwrap_or_else(|| PathBuf::from("target"));
+            ["release", "debug"]
+                .iter()
+                .map(|profile| profiles.join(profile).join("gorae"))
+                .collect()
+        }
+    };
+    let missing = Error::Missing {
+        what: "runtime",
+        path: given.map_or_else(
+            || candidates.first().cloned().unwrap_or_default(),
+            Path::to_path_buf,
+        ),
     };
     candidates
         .into_iter()
         .find(|p| p.is_file())
         .and_then(|p| std::path::absolute(p).ok())
-        .ok_or_else(|| Error::Missing {
-            what: "runtime",
-            path: given.map_or_else(|| PathBuf::from("target/release/gorae"), Path::to_path_buf),
-        })
+        .ok_or(missing)
 }
 
 fn search_path(name: &Path) -> Option<PathBuf> {

@@ -119,6 +119,36 @@ fn delete_force_of_a_paused_container_removes_it() {
 }
 
 #[test]
+fn default_parent_cgroups_stay_while_a_container_uses_them_and_go_with_the_last() {
+    let (lab, first) = running("defaultparents", &["sleep", "30"], json!({}));
+    lab.create("d").expect_ok();
+    let second = lab.state("d")["pid"].as_i64().unwrap();
+    let controllers = ["pids", "memory", "freezer", "cpu"];
+    // `/gorae/<tag of the state root>` in every hierarchy.
+    let parents: Vec<PathBuf> = controllers
+        .iter()
+        .map(|c| host_cgroup_dir(first, c).parent().unwrap().to_path_buf())
+        .collect();
+    for (c, parent) in controllers.iter().zip(&parents) {
+        assert_eq!(host_cgroup_dir(second, c).parent().unwrap(), parent);
+    }
+    lab.gorae(&["delete", "--force", "c"]).expect_ok();
+    for parent in &parents {
+        assert!(
+            parent.is_dir(),
+            "{} removed while d uses it",
+            parent.display()
+        );
+    }
+    lab.gorae(&["delete", "--force", "d"]).expect_ok();
+    for parent in &parents {
+        assert!(!parent.exists(), "{} left behind", parent.display());
+    }
+    lab.assert_nothing_left("c");
+    lab.assert_nothing_left("d");
+}
+
+#[test]
 fn ps_lists_the_containers_processes() {
     let (lab, pid) = running("ps", &["sh", "-c", "sleep 30 & sleep 30"], json!({}));
     std::thread::sleep(std::time::Duration::from_millis(100));

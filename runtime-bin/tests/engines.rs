@@ -99,11 +99,14 @@ fn suite<E>(
     report.record(&format!("{engine}/teardown"), started, stop(e));
 }
 
+/// The release build beside this test's debug build of gorae
+/// (`target/<triple>/release/gorae`).
 fn default_runtime() -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+    let profiles = Path::new(env!("CARGO_BIN_EXE_gorae"))
         .parent()
+        .and_then(Path::parent)
         .unwrap_or(Path::new("target"));
-    target.join("release/gorae")
+    profiles.join("release/gorae")
 }
 
 fn main() {

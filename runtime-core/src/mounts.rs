@@ -515,7 +515,7 @@ pub(crate) struct HostCgroup {
 
 /// The cgroup hierarchies mounted under `/sys/fs/cgroup` on the host.
 pub(crate) fn host_cgroups() -> Vec<HostCgroup> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let info = gorae_cgroups::read_mountinfo().unwrap_or_default();
     let mut out = Vec::new();
     for line in info.lines() {
         let Some((left, right)) = line.split_once(" - ") else {

@@ -46,6 +46,12 @@ pub(crate) fn remove_unrecorded(root: &Path, id: &str) -> Result<()> {
 /// path, removes its `gorae/<tag>` and `gorae` parents once they are empty
 /// (another gorae may have created them; `rmdir` never removes a cgroup
 /// that still has children).
+///
+/// A parent that is busy in one hierarchy holds another container, which
+/// has a directory in every hierarchy: the parents are left to the last
+/// container's delete, instead of failing an `rmdir` in each hierarchy
+/// (each takes the kernel's global cgroup lock, which 50 containers
+/// deleted at once queue on).
 pub(crate) fn remove(cgroup: &Cgroup, default_path: bool) -> Result<()> {
     let deadline = Instant::now() + DRAIN;
     while !cgroup.pids().unwrap_or_default().is_empty() && Instant::now() < deadline {
@@ -57,9 +63,15 @@ pub(crate) fn remove(cgroup: &Cgroup, default_path: bool) -> Result<()> {
         Err(e) => return Err(e.into()),
     }
     if default_path {
-        for dir in cgroup.dirs() {
-            for parent in dir.ancestors().skip(1).take(2) {
-                let _ = std::fs::remove_dir(parent);
+        let dirs = cgroup.dirs();
+        // `gorae/<tag>`, then `gorae`.
+        'levels: for level in 1..=2 {
+            for parent in dirs.iter().filter_map(|d| d.ancestors().nth(level)) {
+                match std::fs::remove_dir(parent) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(_) => break 'levels,
+                }
             }
         }
     }
