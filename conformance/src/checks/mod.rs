@@ -4,8 +4,12 @@
 
 mod cgroups;
 mod config;
+mod hooks;
 mod linux;
+mod lsm;
+mod mount_options;
 mod netdev;
+mod process;
 mod runtime;
 mod seccomp;
 
@@ -19,10 +23,14 @@ use crate::suite::{Check, Failure, Level, Outcome};
 pub fn all() -> Vec<Check> {
     let mut checks = runtime::checks();
     checks.extend(config::checks());
+    checks.extend(process::checks());
+    checks.extend(hooks::checks());
+    checks.extend(mount_options::checks());
     checks.extend(linux::checks());
     checks.extend(cgroups::checks());
     checks.extend(netdev::checks());
     checks.extend(seccomp::checks());
+    checks.extend(lsm::checks());
     checks
 }
 
