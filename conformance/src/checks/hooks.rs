@@ -90,6 +90,14 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check(
             MUST,
+            "config.hooks.path-namespaces",
+            "config.md#posix-platform-hooks",
+            "a startContainer hook path is looked up in the container, a poststart one on the host",
+            "The startContainer hooks' path MUST resolve in the container namespace. ... The poststart hooks' path MUST resolve in the runtime namespace.",
+            path_namespaces,
+        ),
+        check(
+            MUST,
             "runtime.state.pid-container-hook",
             "runtime.md#state",
             "a startContainer hook (container namespace) gets the pid as the container sees it",
@@ -283,5 +291,51 @@ fn state_pid_container_hook(lab: &mut Lab) -> Outcome {
         state.get("pid").and_then(Value::as_i64),
         Some(1),
         "state pid in the startContainer hook (the container's init, in a new pid namespace)",
+    )
+}
+
+/// Writes an executable shell script that reads the state first.
+fn script(path: &std::path::Path, body: &str) -> Outcome {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, format!("#!/bin/sh\ncat >/dev/null\n{body}\n"))
+        .and_then(|()| fs::set_permissions(path, fs::Permissions::from_mode(0o755)))
+        .map_err(|e| fail(format!("write {}: {e}", path.display())))
+}
+
+fn path_namespaces(lab: &mut Lab) -> Outcome {
+    let bundle = shell_bundle(lab)?;
+    if std::path::Path::new("/conformance-hook").exists() {
+        return Err(skip(
+            "/conformance-hook exists on the host: the check needs a path only the rootfs has",
+        ));
+    }
+    // Only in the rootfs: /conformance-hook; only on the host: host-hook.
+    script(
+        &bundle.host_path("/conformance-hook"),
+        "echo container > /start-hook-ran",
+    )?;
+    let host_hook = bundle.dir.join("host-hook");
+    let marker = bundle.dir.join("poststart-hook-ran");
+    script(&host_hook, &format!("echo host > {}", marker.display()))?;
+    let id = hooked(
+        lab,
+        &bundle,
+        json!({
+            "startContainer": [{"path": "/conformance-hook"}],
+            "poststart": [{"path": host_hook.display().to_string()}]
+        }),
+    )?;
+    lab.create(&bundle, &id)?.require()?;
+    lab.runtime(&["start", &id])?.require()?;
+    ensure(
+        bundle.host_path("/start-hook-ran").exists(),
+        "the startContainer hook /conformance-hook (only in the rootfs) did not run",
+    )?;
+    ensure(
+        marker.exists(),
+        format!(
+            "the poststart hook {} (only on the host) did not run",
+            host_hook.display()
+        ),
     )
 }

@@ -104,7 +104,7 @@ pub(super) fn checks() -> Vec<Check> {
             "config.mounts.options.data",
             "config.md#linux-mount-options",
             "options the table does not list reach the filesystem as mount data",
-            "Runtimes SHOULD treat unknown options as filesystem-specific ones and pass those as a comma-separated string to the fifth (const void *data) argument of mount(2).",
+            "Runtimes SHOULD treat unknown options as filesystem-specific ones) and pass those as a comma-separated string to the fifth (const void *data) argument of mount(2).",
             options_data,
         ),
         check(

@@ -92,6 +92,14 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check(
             MUST,
+            "linux.seccomp.actions",
+            "config-linux.md#seccomp",
+            "KILL_PROCESS and TRAP stop the probe at the call, LOG lets it through, TRACE without a tracer fails it with ENOSYS",
+            "action (string, REQUIRED) - the action for seccomp rules. ... SCMP_ACT_KILL_PROCESS ... SCMP_ACT_TRAP ... SCMP_ACT_TRACE ... SCMP_ACT_LOG",
+            actions,
+        ),
+        check(
+            MUST,
             "linux.seccomp.flags",
             "config-linux.md#seccomp",
             "flags SECCOMP_FILTER_FLAG_SPEC_ALLOW keeps the filter from forcing the SSB mitigation",
@@ -394,5 +402,50 @@ fn flags(lab: &mut Lab) -> Outcome {
     ensure(
         allowed.speculation_store_bypass != "thread force mitigated",
         "Speculation_Store_Bypass is still \"thread force mitigated\" with SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    )
+}
+
+/// Runs the probe (touching `/ran` first) under a rule with `action` on
+/// `sched_getaffinity`; returns whether it ran and its report, if any.
+fn under_action(
+    lab: &mut Lab,
+    action: &str,
+) -> Result<(bool, Option<crate::report::Report>), Failure> {
+    let bundle = lab.bundle("bundle")?;
+    let mut config = base_config(&["--touch", "/ran"]);
+    // Only the probe's own call (pid 0): glibc's startup asks for the
+    // affinity of the thread by its id.
+    seccomp_config(
+        &mut config,
+        json!({"names": ["sched_getaffinity"], "action": action,
+               "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]}),
+    );
+    let (id, _) = create_with(lab, &bundle, &config, &action.to_ascii_lowercase())?;
+    lab.runtime(&["start", &id])?.require()?;
+    lab.wait_status(&id, "stopped")?;
+    let _ = lab.runtime(&["delete", &id]);
+    Ok((bundle.host_path("/ran").exists(), lab.report(&id).ok()))
+}
+
+fn actions(lab: &mut Lab) -> Outcome {
+    for action in ["SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"] {
+        let (ran, report) = under_action(lab, action)?;
+        ensure(ran, format!("under {action} the program did not start"))?;
+        ensure(
+            report.is_none(),
+            format!("under {action} the probe got past sched_getaffinity and reported"),
+        )?;
+    }
+    let (_, log) = under_action(lab, "SCMP_ACT_LOG")?;
+    let affinity = log.map(|r| r.cpu_affinity);
+    ensure(
+        matches!(affinity, Some(Fallible::Ok(ref cpus)) if !cpus.is_empty()),
+        format!("under SCMP_ACT_LOG sched_getaffinity gave {affinity:?}"),
+    )?;
+    let (_, trace) = under_action(lab, "SCMP_ACT_TRACE")?;
+    ensure_eq(
+        trace.map(|r| r.cpu_affinity),
+        Some(Fallible::Errno(libc::ENOSYS)),
+        "sched_getaffinity under SCMP_ACT_TRACE with no tracer",
     )
 }
