@@ -205,6 +205,12 @@ impl<'e> Lab<'e> {
         self.env
     }
 
+    /// This lab's tag, `gc<suite pid>-<n>`: unique to the run, for names
+    /// of host objects a check makes.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
     /// A container id unique to this run.
     pub fn id(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.tag)
@@ -450,25 +456,35 @@ impl Drop for Lab<'_> {
     }
 }
 
-/// Accepts the runtime's connection on the console socket and receives
-/// the pty master it sends with `SCM_RIGHTS`.
-fn receive_console(listener: &UnixListener) -> std::result::Result<OwnedFd, String> {
+/// Accepts one connection on `listener` (named `what` in errors),
+/// waiting `limit` at most.
+pub(crate) fn accept_within(
+    listener: &UnixListener,
+    limit: Duration,
+    what: &str,
+) -> std::result::Result<std::os::unix::net::UnixStream, String> {
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("console socket: {e}"))?;
+        .map_err(|e| format!("{what}: {e}"))?;
     let started = Instant::now();
-    let stream = loop {
+    loop {
         match listener.accept() {
-            Ok((stream, _)) => break stream,
+            Ok((stream, _)) => return Ok(stream),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if started.elapsed() > COMMAND_TIMEOUT {
-                    return Err("nothing connected to the console socket".into());
+                if started.elapsed() > limit {
+                    return Err(format!("nothing connected to {what}"));
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(e) => return Err(format!("accept on the console socket: {e}")),
+            Err(e) => return Err(format!("accept on {what}: {e}")),
         }
-    };
+    }
+}
+
+/// Accepts the runtime's connection on the console socket and receives
+/// the pty master it sends with `SCM_RIGHTS`.
+fn receive_console(listener: &UnixListener) -> std::result::Result<OwnedFd, String> {
+    let stream = accept_within(listener, COMMAND_TIMEOUT, "the console socket")?;
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
@@ -536,6 +552,11 @@ fn mkdir(path: &Path) -> Result<()> {
 }
 
 fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    // A bundle built again over itself: `to` may be a hard link of `from`,
+    // and copying onto it would truncate the probe itself.
+    if fs::symlink_metadata(to).is_ok() {
+        fs::remove_file(to).map_err(|e| Error::io("remove", to, e))?;
+    }
     if fs::hard_link(from, to).is_ok() {
         return Ok(());
     }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -16,8 +17,9 @@ use nix::sys::resource::{Resource, getrlimit};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::report::{
-    Capabilities, CgroupMembership, Fallible, IdMap, Ids, IoPriority, Mount, Node, PathAccess,
-    Report, Rlimit, Scheduler, Stdio, capability_names, parse_mountinfo,
+    Capabilities, CgroupMembership, Fallible, IdMap, Ids, IoPriority, MemoryPolicy, Mount,
+    NetInterface, Node, PathAccess, Report, Rlimit, SchedAttr, Scheduler, Stdio, capability_names,
+    parse_mountinfo,
 };
 
 /// What the probe was asked to do besides the usual report.
@@ -114,6 +116,15 @@ pub fn gather(opts: &Options, fds: Vec<i32>) -> Report {
         .collect();
     report.cgroups = cgroups(&mut errors);
     report.time_offsets = time_offsets();
+    report.net_interfaces = net_interfaces(&mut errors);
+    report.memory_policy = memory_policy();
+    report.lsm_label = attr("/proc/self/attr/current");
+    report.apparmor_label = attr("/proc/self/attr/apparmor/current");
+    report.sched_attr = sched_attr();
+    report.terminal_size = match crate::sys::window_size(std::io::stdin().as_fd()) {
+        Ok(size) => Fallible::Ok(size),
+        Err(e) => Fallible::Errno(e as i32),
+    };
     report.errors = errors;
     report
 }
@@ -262,6 +273,10 @@ fn status(report: &mut Report, errors: &mut Vec<String>) {
         ambient: caps("CapAmb"),
     };
     report.no_new_privs = fields.get("NoNewPrivs") == Some(&"1");
+    report.speculation_store_bypass = fields
+        .get("Speculation_Store_Bypass")
+        .map(|v| (*v).to_owned())
+        .unwrap_or_default();
     report.seccomp = fields
         .get("Seccomp")
         .and_then(|v| v.parse().ok())
@@ -537,6 +552,120 @@ fn cgroups(errors: &mut Vec<String>) -> Vec<CgroupMembership> {
             })
         })
         .collect()
+}
+
+/// The interfaces listed in `/sys/class/net` (the sysfs mounted in the
+/// container shows its network namespace), with the addresses
+/// `getifaddrs` gives.
+fn net_interfaces(errors: &mut Vec<String>) -> Vec<NetInterface> {
+    let dir = Path::new("/sys/class/net");
+    let mut names: Vec<String> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(e) => {
+            errors.push(format!("list {}: {e}", dir.display()));
+            return Vec::new();
+        }
+    };
+    names.sort();
+    let attribute = |name: &str, file: &str| {
+        fs::read_to_string(dir.join(name).join(file))
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let mut out: Vec<NetInterface> = names
+        .iter()
+        .map(|name| NetInterface {
+            name: name.clone(),
+            flags: u32::from_str_radix(attribute(name, "flags").trim_start_matches("0x"), 16)
+                .unwrap_or(0),
+            mtu: attribute(name, "mtu").parse().unwrap_or(0),
+            mac: attribute(name, "address"),
+            ipv4: Vec::new(),
+            ipv6: Vec::new(),
+        })
+        .collect();
+    match nix::ifaddrs::getifaddrs() {
+        Ok(addresses) => {
+            for ifaddr in addresses {
+                let Some(iface) = out.iter_mut().find(|i| i.name == ifaddr.interface_name) else {
+                    continue;
+                };
+                let Some(address) = ifaddr.address else {
+                    continue;
+                };
+                if let Some(v4) = address.as_sockaddr_in() {
+                    iface.ipv4.push(v4.ip().to_string());
+                } else if let Some(v6) = address.as_sockaddr_in6() {
+                    iface.ipv6.push(v6.ip().to_string());
+                }
+            }
+        }
+        Err(e) => errors.push(format!("getifaddrs: {e}")),
+    }
+    out
+}
+
+/// The NUMA memory policy with its mode and flags by name.
+fn memory_policy() -> Fallible<MemoryPolicy> {
+    let (mode, nodes) = match crate::sys::get_mempolicy() {
+        Ok(policy) => policy,
+        Err(e) => return Fallible::Errno(e as i32),
+    };
+    let flags = [
+        (libc::MPOL_F_STATIC_NODES, "MPOL_F_STATIC_NODES"),
+        (libc::MPOL_F_RELATIVE_NODES, "MPOL_F_RELATIVE_NODES"),
+        (libc::MPOL_F_NUMA_BALANCING, "MPOL_F_NUMA_BALANCING"),
+    ];
+    let all_flags = flags.iter().fold(0, |acc, (bit, _)| acc | bit);
+    let name = match mode & !all_flags {
+        0 => "MPOL_DEFAULT",
+        1 => "MPOL_PREFERRED",
+        2 => "MPOL_BIND",
+        3 => "MPOL_INTERLEAVE",
+        4 => "MPOL_LOCAL",
+        5 => "MPOL_PREFERRED_MANY",
+        6 => "MPOL_WEIGHTED_INTERLEAVE",
+        _ => "unknown",
+    };
+    Fallible::Ok(MemoryPolicy {
+        mode: name.to_owned(),
+        flags: flags
+            .iter()
+            .filter(|(bit, _)| mode & bit != 0)
+            .map(|(_, n)| (*n).to_owned())
+            .collect(),
+        nodes,
+    })
+}
+
+/// A `/proc/self/attr/...` file, trimmed of its trailing NUL and newline.
+fn attr(path: &str) -> Fallible<String> {
+    match fs::read(path) {
+        Ok(bytes) => Fallible::Ok(
+            String::from_utf8_lossy(&bytes)
+                .trim_end_matches(['\0', '\n'])
+                .to_owned(),
+        ),
+        Err(e) => Fallible::Errno(errno_of(&e)),
+    }
+}
+
+fn sched_attr() -> Fallible<SchedAttr> {
+    match crate::sys::sched_getattr() {
+        Ok(a) => Fallible::Ok(SchedAttr {
+            policy: a.sched_policy,
+            flags: a.sched_flags,
+            nice: a.sched_nice,
+            priority: a.sched_priority,
+            runtime: a.sched_runtime,
+            deadline: a.sched_deadline,
+            period: a.sched_period,
+        }),
+        Err(e) => Fallible::Errno(e as i32),
+    }
 }
 
 /// `/proc/self/timens_offsets`; absent (no time namespaces) means none.

@@ -70,6 +70,22 @@ pub struct Report {
     pub cgroups: Vec<CgroupMembership>,
     /// `/proc/self/timens_offsets`: clock name to (seconds, nanoseconds).
     pub time_offsets: BTreeMap<String, (i64, i64)>,
+    /// Network interfaces of the process's network namespace.
+    pub net_interfaces: Vec<NetInterface>,
+    /// NUMA memory policy (`get_mempolicy`), or its errno.
+    pub memory_policy: Fallible<MemoryPolicy>,
+    /// `/proc/self/attr/current`: the process's LSM label (an SELinux
+    /// context), or the errno (`EINVAL` without such an LSM).
+    pub lsm_label: Fallible<String>,
+    /// `/proc/self/attr/apparmor/current`, or the errno.
+    pub apparmor_label: Fallible<String>,
+    /// `Speculation_Store_Bypass` from `/proc/self/status`.
+    pub speculation_store_bypass: String,
+    /// Scheduling attributes from `sched_getattr`, or its errno.
+    pub sched_attr: Fallible<SchedAttr>,
+    /// Rows and columns of the terminal on stdin (`TIOCGWINSZ`), or the
+    /// errno (`ENOTTY` when stdin is no terminal).
+    pub terminal_size: Fallible<(u16, u16)>,
     /// The signal that ended `--wait-signal`, if asked to wait.
     pub signal: Option<String>,
     /// What the probe could not read, one line each.
@@ -165,6 +181,54 @@ pub struct IoPriority {
     pub class: String,
     /// Level within the class, 0 to 7.
     pub priority: u32,
+}
+
+/// A network interface: `/sys/class/net/<name>` and its addresses.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetInterface {
+    /// Interface name.
+    pub name: String,
+    /// `flags` (`IFF_UP` is 0x1).
+    pub flags: u32,
+    /// MTU.
+    pub mtu: u32,
+    /// Hardware address (`address`).
+    pub mac: String,
+    /// IPv4 addresses.
+    pub ipv4: Vec<String>,
+    /// IPv6 addresses.
+    pub ipv6: Vec<String>,
+}
+
+/// A NUMA memory policy as `get_mempolicy` reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MemoryPolicy {
+    /// `MPOL_DEFAULT`, `MPOL_BIND`, ... (`unknown` for another number).
+    pub mode: String,
+    /// Mode flags: `MPOL_F_STATIC_NODES`, `MPOL_F_RELATIVE_NODES`,
+    /// `MPOL_F_NUMA_BALANCING`.
+    pub flags: Vec<String>,
+    /// The node mask, as node numbers.
+    pub nodes: Vec<usize>,
+}
+
+/// `struct sched_attr` from `sched_getattr`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SchedAttr {
+    /// Policy number (`SCHED_FIFO` is 1, `SCHED_DEADLINE` 6).
+    pub policy: u32,
+    /// `SCHED_FLAG_*` bits.
+    pub flags: u64,
+    /// Nice value.
+    pub nice: i32,
+    /// Static (real-time) priority.
+    pub priority: u32,
+    /// Deadline runtime, nanoseconds.
+    pub runtime: u64,
+    /// Deadline, nanoseconds.
+    pub deadline: u64,
+    /// Deadline period, nanoseconds.
+    pub period: u64,
 }
 
 /// One line of `/proc/self/mountinfo`.

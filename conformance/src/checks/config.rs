@@ -422,14 +422,14 @@ fn mounts_order(lab: &mut Lab) -> Outcome {
     )
 }
 
-fn push_mounts(config: &mut Value, mounts: Value) {
+pub(super) fn push_mounts(config: &mut Value, mounts: Value) {
     if let (Some(list), Some(new)) = (config["mounts"].as_array_mut(), mounts.as_array()) {
         list.extend(new.iter().cloned());
     }
 }
 
 /// A host directory with one 5-byte file, for bind mounts.
-fn host_dir(lab: &Lab) -> Result<String, Failure> {
+pub(super) fn host_dir(lab: &Lab) -> Result<String, Failure> {
     let dir = lab.dir.join("host-data");
     fs::create_dir_all(&dir).map_err(|e| fail(format!("mkdir {}: {e}", dir.display())))?;
     fs::write(dir.join("file"), b"hello").map_err(|e| fail(format!("write: {e}")))?;
@@ -853,7 +853,7 @@ fn extensibility(lab: &mut Lab) -> Outcome {
 /// hook here it reads the state on its stdin first: a runtime writing to a
 /// hook that already exited may die of SIGPIPE, which is not what these
 /// checks are about.
-fn log_hook(name: &str, log: &str) -> Value {
+pub(super) fn log_hook(name: &str, log: &str) -> Value {
     json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat >/dev/null; echo {name} >> {log}")]})
 }
 
@@ -906,7 +906,7 @@ fn hooks_bundle(lab: &mut Lab) -> Result<(Bundle, String, String), Failure> {
     Ok((bundle, log, id))
 }
 
-fn log_lines(log: &str) -> Vec<String> {
+pub(super) fn log_lines(log: &str) -> Vec<String> {
     fs::read_to_string(log)
         .unwrap_or_default()
         .lines()

@@ -8,7 +8,9 @@ use std::os::unix::fs::MetadataExt;
 
 use serde_json::{Value, json};
 
-use super::{MUST, SHOULD, check, create_fails, create_with, host_namespace, probe_with, set};
+use super::{
+    MUST, SHOULD, check, create_fails, create_fails_unlike, host_namespace, probe_with, set,
+};
 use crate::lab::{Lab, base_config};
 use crate::report::{Fallible, IdMap, Node, Report, parse_mountinfo};
 use crate::suite::{Check, Failure, Outcome, ensure, ensure_eq, fail, skip};
@@ -104,10 +106,18 @@ pub(super) fn checks() -> Vec<Check> {
             "create with a namespace type listed twice fails",
             "If a namespaces field contains duplicated namespaces with same type, the runtime MUST generate an error.",
             namespaces_duplicate),
+        check(MUST, "linux.namespaces.relative-path", "config-linux.md#namespaces",
+            "create with a relative namespace path fails",
+            "path (string, OPTIONAL) - namespace file. This value MUST be an absolute path in the runtime mount namespace. ... Runtimes MUST generate an error when invalid or unsupported values are encountered.",
+            namespaces_relative_path),
         check(MUST, "linux.user-mappings", "config-linux.md#user-namespace-mappings",
             "uidMappings and gidMappings are the user namespace's maps",
             "uidMappings (array of objects, OPTIONAL) describes the user namespace uid mappings from the host to the container. gidMappings (array of objects, OPTIONAL) describes the user namespace gid mappings from the host to the container.",
             user_mappings),
+        check(SHOULD, "linux.user-mappings.no-chown", "config-linux.md#user-namespace-mappings",
+            "a user namespace leaves the owners of the rootfs files as they were",
+            "The runtime SHOULD NOT modify the ownership of referenced filesystems to realize the mapping.",
+            user_mappings_no_chown),
         check(MUST, "linux.time-offsets", "config-linux.md#offset-for-time-namespace",
             "timeOffsets are the time namespace's clock offsets",
             "timeOffsets (object, OPTIONAL) sets the offset for Time Namespace.",
@@ -156,6 +166,14 @@ pub(super) fn checks() -> Vec<Check> {
             "readonlyPaths are read-only and still readable",
             "readonlyPaths (array of strings, OPTIONAL) will set the provided paths as readonly inside the container.",
             readonly_paths),
+        check(MUST, "linux.masked-paths.relative", "config-linux.md#masked-paths",
+            "create with a relative maskedPaths entry fails",
+            "The values MUST be absolute paths in the container namespace. ... Runtimes MUST generate an error when invalid or unsupported values are encountered.",
+            masked_paths_relative),
+        check(MUST, "linux.readonly-paths.relative", "config-linux.md#readonly-paths",
+            "create with a relative readonlyPaths entry fails",
+            "The values MUST be absolute paths in the container namespace. ... Runtimes MUST generate an error when invalid or unsupported values are encountered.",
+            readonly_paths_relative),
     ]);
     checks.extend(propagation_list());
     checks.extend(vec![
@@ -187,6 +205,22 @@ pub(super) fn checks() -> Vec<Check> {
             "a device cgroup deny rule makes the device unusable",
             "devices (array of objects, OPTIONAL) configures the allowed device list. The runtime MUST apply entries in the listed order.",
             resources_devices),
+        check(MUST, "linux.memory-policy", "config-linux.md#memory-policy",
+            "memoryPolicy mode, nodes and flags are the process's NUMA policy",
+            "memoryPolicy (object, OPTIONAL) sets the NUMA memory policy for the container.",
+            memory_policy),
+        check(MUST, "linux.memory-policy.invalid", "config-linux.md#memory-policy",
+            "create with a memoryPolicy binding to a node that is not online fails",
+            "nodes (string, OPTIONAL) - list of memory nodes from which nodemask is constructed to set_mempolicy(2). ... Runtimes MUST generate an error when invalid or unsupported values are encountered.",
+            memory_policy_invalid),
+        check(MUST, "linux.intel-rdt", "config-linux.md#intelrdt",
+            "intelRdt without closID puts the process in a resctrl group named for the container, removed by delete",
+            "If intelRdt is set, the runtime MUST write the container process ID to the tasks file in a proper sub-directory in a mounted resctrl pseudo-filesystem. ... If closID is not set, runtimes MUST use the container ID from start and create the <container-id> directory. ... If closID is not set and the runtime has created the sub-directory, the runtime MUST remove the sub-directory when the container is deleted.",
+            intel_rdt),
+        check(MUST, "linux.intel-rdt.no-resctrl", "config-linux.md#intelrdt",
+            "create with intelRdt fails where no resctrl is mounted",
+            "If no mounted resctrl pseudo-filesystem is available in the runtime mount namespace, the runtime MUST generate an error.",
+            intel_rdt_no_resctrl),
         check(MUST, "linux.seccomp.errno", "config-linux.md#seccomp",
             "a seccomp SCMP_ACT_ERRNO rule makes the syscall fail with EPERM",
             "errnoRet (uint, OPTIONAL) - the errno return code to use. Some actions like SCMP_ACT_ERRNO and SCMP_ACT_TRACE allow to specify the errno code to return. ... The default is EPERM.",
@@ -707,46 +741,11 @@ fn resources_cgroup(
     controller: &str,
     resources: Value,
 ) -> Result<std::path::PathBuf, Failure> {
-    let path = lab.cgroups_path();
-    let bundle = lab.bundle("bundle")?;
-    let mut config = base_config(&["--wait-signal", "60"]);
-    config["linux"]["cgroupsPath"] = json!(path);
-    config["linux"]["resources"] = resources;
-    let (_, pid) = create_with(lab, &bundle, &config, "r")?;
-    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .map_err(|e| fail(format!("read /proc/{pid}/cgroup: {e}")))?;
-    let mounts = parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
-    for line in cgroup.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(cg)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
-        let v1 = controllers.split(',').any(|c| c == controller);
-        let mount = mounts.iter().find(|m| {
-            if v1 {
-                m.fs_type == "cgroup" && m.super_options.iter().any(|o| o == controller)
-            } else {
-                controllers.is_empty()
-                    && m.fs_type == "cgroup2"
-                    && fs::read_to_string(format!("{}/cgroup.controllers", m.mount_point))
-                        .is_ok_and(|c| c.split_whitespace().any(|c| c == controller))
-            }
-        });
-        let Some(mount) = mount else { continue };
-        ensure_eq(
-            cg,
-            path.as_str(),
-            &format!("{controller} cgroup of the container"),
-        )?;
-        return Ok(std::path::Path::new(&mount.mount_point).join(cg.trim_start_matches('/')));
-    }
-    Err(skip(format!(
-        "no {controller} controller mounted on this host"
-    )))
+    super::cgroups::container_cgroup(lab, controller, |c| c["linux"]["resources"] = resources)
+        .map(|c| c.dir)
 }
 
-fn read_cgroup(dir: &std::path::Path, v1: &str, v2: &str) -> Result<String, Failure> {
+pub(super) fn read_cgroup(dir: &std::path::Path, v1: &str, v2: &str) -> Result<String, Failure> {
     [v1, v2]
         .iter()
         .find_map(|f| fs::read_to_string(dir.join(f)).ok())
@@ -853,7 +852,7 @@ fn resources_devices(lab: &mut Lab) -> Outcome {
     )
 }
 
-fn seccomp_config(c: &mut Value, rule: Value) {
+pub(super) fn seccomp_config(c: &mut Value, rule: Value) {
     c["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
@@ -897,5 +896,187 @@ fn seccomp_errno_unsupported(lab: &mut Lab) -> Outcome {
             json!({"names": ["sched_getaffinity"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}),
         );
     })
+    .map(drop)
+}
+
+fn namespaces_relative_path(lab: &mut Lab) -> Outcome {
+    let ipc = |c: &mut Value, path: &str| {
+        if let Some(list) = c["linux"]["namespaces"].as_array_mut() {
+            list.retain(|n| n["type"] != "ipc");
+            list.push(json!({"type": "ipc", "path": path}));
+        }
+    };
+    create_fails_unlike(
+        lab,
+        "the ipc namespace path is relative",
+        |c| ipc(c, &format!("/proc/{}/ns/ipc", std::process::id())),
+        |c| ipc(c, &format!("proc/{}/ns/ipc", std::process::id())),
+    )
+    .map(drop)
+}
+
+fn user_mappings_no_chown(lab: &mut Lab) -> Outcome {
+    let bundle = lab.bundle("bundle")?;
+    let owners = |b: &crate::lab::Bundle| -> Vec<(String, u32, u32)> {
+        ["/", "/gorae-probe", "/etc", "/tmp"]
+            .iter()
+            .filter_map(|p| {
+                let m = fs::symlink_metadata(b.host_path(p)).ok()?;
+                Some(((*p).to_owned(), m.uid(), m.gid()))
+            })
+            .collect()
+    };
+    let before = owners(&bundle);
+    let mut config = base_config(&[]);
+    add_namespace(&mut config, json!({"type": "user"}));
+    mappings(&mut config);
+    lab.probe(&bundle, &config)?;
+    ensure_eq(
+        owners(&bundle),
+        before,
+        "owners (uid, gid) of rootfs files after the run",
+    )
+}
+
+fn masked_paths_relative(lab: &mut Lab) -> Outcome {
+    relative_entry(lab, "maskedPaths", "proc/kcore")
+}
+
+fn readonly_paths_relative(lab: &mut Lab) -> Outcome {
+    relative_entry(lab, "readonlyPaths", "proc/sys")
+}
+
+/// create with `linux.<field>` holding the relative `path` must fail,
+/// after the same with `/path` created.
+fn relative_entry(lab: &mut Lab, field: &str, path: &str) -> Outcome {
+    create_fails_unlike(
+        lab,
+        &format!("the {field} entry {path} is relative"),
+        |c| c["linux"][field] = json!([format!("/{path}")]),
+        |c| c["linux"][field] = json!([path]),
+    )
+    .map(drop)
+}
+
+/// Node numbers of a sysfs node list (`0-3,7`).
+fn node_list(text: &str) -> Vec<usize> {
+    text.trim()
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .flat_map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            match (a.parse::<usize>(), b.parse::<usize>()) {
+                (Ok(a), Ok(b)) => (a..=b).collect(),
+                _ => Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// The online memory nodes (`/sys/devices/system/node/online`).
+fn online_nodes() -> Result<Vec<usize>, Failure> {
+    let text = fs::read_to_string("/sys/devices/system/node/online").map_err(|e| {
+        skip(format!(
+            "no /sys/devices/system/node/online (a kernel without NUMA): {e}"
+        ))
+    })?;
+    let nodes = node_list(&text);
+    if nodes.is_empty() {
+        return Err(skip(format!("no online memory node in {text:?}")));
+    }
+    Ok(nodes)
+}
+
+fn memory_policy(lab: &mut Lab) -> Outcome {
+    let node = online_nodes()?[0];
+    let report = probe_with(lab, &[], |c, _| {
+        c["ociVersion"] = json!("1.3.0");
+        c["linux"]["memoryPolicy"] = json!({
+            "mode": "MPOL_BIND", "nodes": node.to_string(), "flags": ["MPOL_F_STATIC_NODES"]
+        });
+    })?;
+    ensure_eq(
+        report.memory_policy,
+        Fallible::Ok(crate::report::MemoryPolicy {
+            mode: "MPOL_BIND".to_owned(),
+            flags: vec!["MPOL_F_STATIC_NODES".to_owned()],
+            nodes: vec![node],
+        }),
+        "get_mempolicy",
+    )
+}
+
+fn memory_policy_invalid(lab: &mut Lab) -> Outcome {
+    let online = online_nodes()?;
+    let first = online[0];
+    let possible = fs::read_to_string("/sys/devices/system/node/possible").unwrap_or_default();
+    let beyond = node_list(&possible)
+        .into_iter()
+        .chain(online)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let policy = |c: &mut Value, node: usize| {
+        c["ociVersion"] = json!("1.3.0");
+        c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": node.to_string()});
+    };
+    create_fails_unlike(
+        lab,
+        &format!("memory node {beyond} does not exist"),
+        |c| policy(c, first),
+        |c| policy(c, beyond),
+    )
+    .map(drop)
+}
+
+/// Where resctrl is mounted in the suite's (the runtime's) mount namespace.
+fn resctrl_mount() -> Option<String> {
+    parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+        .into_iter()
+        .find(|m| m.fs_type == "resctrl")
+        .map(|m| m.mount_point)
+}
+
+fn intel_rdt(lab: &mut Lab) -> Outcome {
+    let root = resctrl_mount().ok_or_else(|| {
+        skip("no resctrl mounted here (no Intel RDT or AMD QoS); linux.intel-rdt.no-resctrl checks the error")
+    })?;
+    let bundle = lab.bundle("bundle")?;
+    let mut config = base_config(&["--wait-signal", "60"]);
+    config["linux"]["intelRdt"] = json!({});
+    let (id, pid) = super::create_with(lab, &bundle, &config, "rdt")?;
+    let group = std::path::Path::new(&root).join(&id);
+    let tasks = fs::read_to_string(group.join("tasks"))
+        .map_err(|e| fail(format!("read {}/tasks: {e}", group.display())))?;
+    ensure(
+        tasks.lines().any(|t| t.trim() == pid.to_string()),
+        format!(
+            "{}/tasks does not list the container process {pid}",
+            group.display()
+        ),
+    )?;
+    lab.runtime(&["kill", &id, "KILL"])?.require()?;
+    lab.wait_status(&id, "stopped")?;
+    lab.runtime(&["delete", &id])?.require()?;
+    ensure(
+        !group.exists(),
+        format!("{} is left after delete", group.display()),
+    )
+}
+
+fn intel_rdt_no_resctrl(lab: &mut Lab) -> Outcome {
+    if let Some(root) = resctrl_mount() {
+        return Err(skip(format!(
+            "resctrl is mounted at {root}: linux.intel-rdt checks it"
+        )));
+    }
+    create_fails_unlike(
+        lab,
+        "no resctrl is mounted",
+        |_| {},
+        |c| {
+            c["linux"]["intelRdt"] = json!({"closID": "conformance"});
+        },
+    )
     .map(drop)
 }

@@ -2,9 +2,16 @@
 //! `config.md`, `config-linux.md`.
 #![forbid(unsafe_code)]
 
+mod cgroups;
 mod config;
+mod hooks;
 mod linux;
+mod lsm;
+mod mount_options;
+mod netdev;
+mod process;
 mod runtime;
+mod seccomp;
 
 use serde_json::Value;
 
@@ -16,7 +23,14 @@ use crate::suite::{Check, Failure, Level, Outcome};
 pub fn all() -> Vec<Check> {
     let mut checks = runtime::checks();
     checks.extend(config::checks());
+    checks.extend(process::checks());
+    checks.extend(hooks::checks());
+    checks.extend(mount_options::checks());
     checks.extend(linux::checks());
+    checks.extend(cgroups::checks());
+    checks.extend(netdev::checks());
+    checks.extend(seccomp::checks());
+    checks.extend(lsm::checks());
     checks
 }
 
@@ -24,6 +38,10 @@ pub fn all() -> Vec<Check> {
 const MUST: Level = Level::Must;
 /// A check of a SHOULD statement.
 const SHOULD: Level = Level::Should;
+
+/// runtime.md's rule for a property the runtime cannot apply: what the
+/// `.unavailable` checks quote.
+const UNAPPLIABLE: &str = "If the runtime cannot apply a property as specified in the configuration, it MUST generate an error and a new container MUST NOT be created.";
 
 /// A check from its parts.
 const fn check(
@@ -58,6 +76,28 @@ fn create_fails(
     let id = lab.id("bad");
     lab.create(&bundle, &id)?.require_error(why)?;
     Ok(id)
+}
+
+/// Like [`create_fails`], after a control: the base config changed by
+/// `good` (the same field, valid) must create. A runtime that refuses the
+/// field whatever its value (an `ociVersion` it does not know, say) then
+/// fails the check rather than passing it by accident.
+fn create_fails_unlike(
+    lab: &mut Lab,
+    why: &str,
+    good: impl FnOnce(&mut Value),
+    bad: impl FnOnce(&mut Value),
+) -> Result<String, Failure> {
+    let bundle = lab.bundle("control")?;
+    let mut config = base_config(&[]);
+    good(&mut config);
+    bundle.write_config(&config)?;
+    let id = lab.id("control");
+    lab.create(&bundle, &id)?
+        .require()
+        .map_err(|f| f.with("why", "the control (the same field, valid) must create"))?;
+    let _ = lab.runtime(&["delete", "--force", &id]);
+    create_fails(lab, why, bad)
 }
 
 /// Runs the probe with `probe_args` in a container whose config is the

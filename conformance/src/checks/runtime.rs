@@ -41,6 +41,14 @@ pub(super) fn checks() -> Vec<Check> {
         ),
         check(
             MUST,
+            "runtime.state.schema",
+            "runtime.md#state",
+            "state of a created, running and stopped container has the types state-schema.json gives",
+            "When serialized in JSON, the format MUST adhere to the JSON Schema schema/state-schema.json.",
+            state_schema,
+        ),
+        check(
+            MUST,
             "runtime.state.missing",
             "runtime.md#query-state",
             "state of a container that does not exist fails",
@@ -262,6 +270,14 @@ pub(super) fn checks() -> Vec<Check> {
             "delete removes the cgroup create made at cgroupsPath",
             "Deleting a container MUST delete the resources that were created during the create step.",
             delete_cgroup,
+        ),
+        check(
+            MUST,
+            "runtime.delete.foreign-cgroup",
+            "runtime.md#delete",
+            "delete leaves a cgroup that existed before create",
+            "Note that resources associated with the container, but not created by this container, MUST NOT be deleted.",
+            delete_foreign_cgroup,
         ),
         check(
             MUST,
@@ -678,4 +694,102 @@ fn linux_dev_symlinks(lab: &mut Lab) -> Outcome {
         )?;
     }
     Ok(())
+}
+
+/// What `schema/state-schema.json` asks of a state: the four required
+/// properties, their types, a status of the four defined, a pid >= 0, and
+/// annotations mapping strings to strings. Returns what is wrong.
+fn schema_violations(state: &Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let Some(obj) = state.as_object() else {
+        return vec!["the state is not a JSON object".to_owned()];
+    };
+    for key in ["ociVersion", "id", "status", "bundle"] {
+        if !obj.get(key).is_some_and(Value::is_string) {
+            wrong.push(format!("{key} is missing or not a string"));
+        }
+    }
+    let status = obj.get("status").and_then(Value::as_str).unwrap_or("");
+    if !["creating", "created", "running", "stopped"].contains(&status) {
+        wrong.push(format!(
+            "status {status:?} is none of creating, created, running, stopped"
+        ));
+    }
+    if let Some(pid) = obj.get("pid") {
+        if pid.as_i64().is_none_or(|p| p < 0) {
+            wrong.push(format!("pid {pid} is not an integer >= 0"));
+        }
+    }
+    if let Some(annotations) = obj.get("annotations") {
+        let strings = annotations
+            .as_object()
+            .is_some_and(|m| m.iter().all(|(k, v)| !k.is_empty() && v.is_string()));
+        if !strings {
+            wrong.push(format!("annotations {annotations} is not a map of strings"));
+        }
+    }
+    wrong
+}
+
+fn state_schema(lab: &mut Lab) -> Outcome {
+    let bundle = lab.bundle("bundle")?;
+    let mut config = base_config(&["--touch", "/ran", "--wait-signal", "60"]);
+    config["annotations"] = json!({"org.example.conformance": "yes"});
+    bundle.write_config(&config)?;
+    let id = lab.id("c");
+    lab.create(&bundle, &id)?.require()?;
+    let mut seen = vec![("created", lab.state(&id)?)];
+    lab.runtime(&["start", &id])?.require()?;
+    wait_ran(&bundle)?;
+    seen.push(("running", lab.state(&id)?));
+    lab.runtime(&["kill", &id, "KILL"])?.require()?;
+    lab.wait_status(&id, "stopped")?;
+    seen.push(("stopped", lab.state(&id)?));
+    for (when, state) in seen {
+        let wrong = schema_violations(&state);
+        if !wrong.is_empty() {
+            return Err(
+                fail(format!("state of a {when} container: {}", wrong.join("; ")))
+                    .with("state", state.to_string()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates the cgroup at `path` in the pids hierarchy (v1), else in the
+/// v2 one, before any container: the suite's, not the container's.
+fn precreate_cgroup(path: &str) -> Result<std::path::PathBuf, crate::suite::Failure> {
+    let mounts = crate::report::parse_mountinfo(
+        &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+    );
+    let root = mounts
+        .iter()
+        .find(|m| m.fs_type == "cgroup" && m.super_options.iter().any(|o| o == "pids"))
+        .or_else(|| mounts.iter().find(|m| m.fs_type == "cgroup2"))
+        .ok_or_else(|| skip("no pids cgroup hierarchy nor cgroup v2 mounted"))?;
+    let dir = std::path::Path::new(&root.mount_point).join(path.trim_start_matches('/'));
+    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("mkdir {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+fn delete_foreign_cgroup(lab: &mut Lab) -> Outcome {
+    let path = lab.cgroups_path();
+    let dir = precreate_cgroup(&path)?;
+    let bundle = lab.bundle("bundle")?;
+    let mut config = base_config(&[]);
+    config["linux"]["cgroupsPath"] = json!(path);
+    bundle.write_config(&config)?;
+    let id = lab.id("fc");
+    lab.create(&bundle, &id)?.require()?;
+    lab.runtime(&["start", &id])?.require()?;
+    lab.wait_status(&id, "stopped")?;
+    lab.runtime(&["delete", &id])?.require()?;
+    ensure(
+        dir.is_dir(),
+        format!(
+            "delete removed {}, which the suite made before create",
+            dir.display()
+        ),
+    )
 }
