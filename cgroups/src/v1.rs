@@ -41,9 +41,20 @@ pub(crate) fn apply(dirs: &V1Dirs, r: &LinuxResources) -> Result<Vec<Warning>> {
         devices::apply_v1(d, rules)?;
     }
     if let Some(m) = r.memory() {
-        warnings.extend(memory_warnings(m));
-        if let Some(d) = dir("memory") {
-            set_memory(d, m)?;
+        match dir("memory") {
+            Some(d) => {
+                warnings.extend(memory_warnings(m).into_iter().filter(|w| {
+                    // Where the v1 files exist they are written below.
+                    let file = match w.field {
+                        "memory.kernelTCP" => KMEM_TCP_LIMIT,
+                        "memory.useHierarchy" => USE_HIERARCHY,
+                        _ => return true,
+                    };
+                    !d.join(file).exists()
+                }));
+                set_memory(d, m)?;
+            }
+            None => warnings.extend(memory_warnings(m)),
         }
     }
     if let (Some(c), Some(d)) = (r.cpu(), dir("cpu")) {
@@ -183,8 +194,21 @@ fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
     if let Some(s) = m.swappiness().filter(|&s| s != u64::MAX) {
         write(dir, "memory.swappiness", &s.to_string())?;
     }
+    if let Some(tcp) = m.kernel_tcp().filter(|&v| v != 0) {
+        if dir.join(KMEM_TCP_LIMIT).exists() {
+            write(dir, KMEM_TCP_LIMIT, &tcp.to_string())?;
+        }
+    }
+    // The kernel refuses 0 where accounting is always hierarchical: then
+    // create fails, naming the file, rather than run unlike the config.
+    if m.use_hierarchy() == Some(false) && dir.join(USE_HIERARCHY).exists() {
+        write(dir, USE_HIERARCHY, "0")?;
+    }
     Ok(())
 }
+
+const KMEM_TCP_LIMIT: &str = "memory.kmem.tcp.limit_in_bytes";
+const USE_HIERARCHY: &str = "memory.use_hierarchy";
 
 fn is_einval(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINVAL)

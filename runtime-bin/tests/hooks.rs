@@ -123,20 +123,34 @@ fn a_hook_past_its_timeout_is_killed_and_fails() {
     lab.assert_nothing_left("u");
 }
 
+/// runtime.md lifecycle step 7: a failing startContainer hook fails
+/// `start`, the container is stopped and destroyed (step 12) and the
+/// poststop hooks run (step 13); the program never runs.
 #[test]
-fn a_failing_start_container_hook_fails_start_and_stops_the_container() {
-    let lab = Lab::new("starthookfail", &["sleep", "30"]);
-    lab.edit_config(|c| c["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]}));
+fn a_failing_start_container_hook_fails_start_and_destroys_the_container() {
+    let lab = Lab::new("starthookfail", &["sh", "-c", "touch /ran; sleep 30"]);
+    let dir = lab.dir.clone();
+    lab.edit_config(|c| {
+        c["hooks"] = json!({"startContainer": [{"path": "/bin/false"}],
+                            "poststop": [host_hook(&dir, "touch $DIR/poststop-ran")]});
+    });
     lab.create("s").expect_ok();
     lab.gorae(&["start", "s"])
         .expect_error("hooks.startContainer[0] /bin/false: exited with a failure status");
-    lab.wait_status("s", "stopped");
-    lab.gorae(&["delete", "s"]).expect_ok();
+    lab.gorae(&["state", "s"]).expect_error("does not exist");
+    assert!(!lab.rootfs().join("ran").exists(), "the program ran");
+    assert!(
+        dir.join("poststop-ran").exists(),
+        "poststop hooks did not run"
+    );
     lab.assert_nothing_left("s");
 }
 
+/// runtime.md lifecycle step 9: a failing poststart hook fails `start`,
+/// the container is stopped and destroyed; a failing poststop hook (step
+/// 13) is a warning.
 #[test]
-fn failing_poststart_and_poststop_hooks_are_warnings() {
+fn a_failing_poststart_hook_fails_start_and_a_failing_poststop_hook_warns() {
     let lab = Lab::new("posthooks", &["sleep", "30"]);
     let dir = lab.dir.clone();
     lab.edit_config(|c| {
@@ -144,15 +158,16 @@ fn failing_poststart_and_poststop_hooks_are_warnings() {
     });
     lab.create("p").expect_ok();
     let started = lab.gorae(&["start", "p"]);
-    assert_eq!(started.code, Some(0), "{started:?}");
+    assert_eq!(started.code, Some(1), "{started:?}");
     assert!(
-        started.stderr.contains("level=warning") && started.stderr.contains("hooks.poststart[0]"),
+        started.stderr.contains("level=error") && started.stderr.contains("hooks.poststart[0]"),
         "{started:?}"
     );
-    assert_eq!(lab.status("p"), "running");
-    let deleted = lab.gorae(&["delete", "--force", "p"]);
-    assert_eq!(deleted.code, Some(0), "{deleted:?}");
-    assert!(deleted.stderr.contains("hooks.poststop[0]"), "{deleted:?}");
+    assert!(
+        started.stderr.contains("level=warning") && started.stderr.contains("hooks.poststop[0]"),
+        "{started:?}"
+    );
+    lab.gorae(&["state", "p"]).expect_error("does not exist");
     lab.assert_nothing_left("p");
 }
 

@@ -74,6 +74,7 @@ impl Bundle {
                 source,
             })?;
         let dropped_caps = drop_unknown_capabilities(&mut value);
+        spell_scheduler_flags_as_oci_spec(&mut value);
         let spec: Spec =
             serde_path_to_error::deserialize(value).map_err(|e| Error::ConfigField {
                 path: config.clone(),
@@ -101,6 +102,7 @@ impl Bundle {
             .as_ref()
             .ok_or_else(|| Error::invalid("process", "missing"))?;
         check_process(process)?;
+        check_annotations_and_mount_label(&spec)?;
         if spec.hostname().is_some() || spec.domainname().is_some() {
             crate::namespaces::require_listed(
                 &spec,
@@ -188,7 +190,81 @@ pub(crate) fn check_process(process: &Process) -> Result<()> {
             ));
         }
     }
+    if process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        && !apparmor_enabled()
+    {
+        return Err(Error::invalid(
+            "process.apparmorProfile",
+            "AppArmor is not enabled on this host",
+        ));
+    }
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+        && !selinux_enabled()
+    {
+        return Err(Error::invalid(
+            "process.selinuxLabel",
+            "SELinux is not enabled on this host",
+        ));
+    }
     Ok(())
+}
+
+/// Labels gorae cannot apply are errors (runtime.md: a property the runtime
+/// cannot apply as specified), as runc does when the LSM is absent.
+fn apparmor_enabled() -> bool {
+    fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with('Y'))
+}
+
+fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// `annotations` keys must not be empty; `linux.mountLabel` needs SELinux.
+fn check_annotations_and_mount_label(spec: &Spec) -> Result<()> {
+    if spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.keys().any(String::is_empty))
+    {
+        return Err(Error::invalid("annotations", "a key is empty"));
+    }
+    let label = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().as_deref());
+    if label.is_some_and(|l| !l.is_empty()) && !selinux_enabled() {
+        return Err(Error::invalid(
+            "linux.mountLabel",
+            "SELinux is not enabled on this host",
+        ));
+    }
+    Ok(())
+}
+
+/// oci-spec 0.10 spells two `process.scheduler.flags` unlike the spec
+/// (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`): the spec's names
+/// are rewritten to those before parsing.
+fn spell_scheduler_flags_as_oci_spec(config: &mut serde_json::Value) {
+    let Some(flags) = config
+        .pointer_mut("/process/scheduler/flags")
+        .and_then(|f| f.as_array_mut())
+    else {
+        return;
+    };
+    for flag in flags.iter_mut() {
+        let crate_name = match flag.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *flag = serde_json::Value::String(crate_name.to_owned());
+    }
 }
 
 /// Removes from `process.capabilities` the names that do not parse as a

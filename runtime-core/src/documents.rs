@@ -113,12 +113,13 @@ pub fn features() -> Value {
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
             "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap",
-            "lazytime", "mand", "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand",
-            "norelatime", "nostrictatime", "nosuid", "private", "rbind", "rdev", "rdiratime",
-            "relatime", "remount", "rexec", "ridmap", "rnoatime", "rnodev", "rnodiratime",
-            "rnoexec", "rnosuid", "rnosymfollow", "ro", "rprivate", "rrelatime", "rro", "rrw",
-            "rshared", "rslave", "rstrictatime", "rsuid", "rsymfollow", "runbindable", "rw",
-            "shared", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable"
+            "iversion", "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime", "noexec",
+            "noiversion", "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid",
+            "nosymfollow", "private", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec",
+            "ridmap", "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnosuid", "rnosymfollow",
+            "ro", "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime",
+            "rsuid", "rsymfollow", "runbindable", "rw", "shared", "silent", "slave", "strictatime",
+            "suid", "symfollow", "sync", "tmpcopyup", "unbindable"
         ],
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],

@@ -97,6 +97,9 @@ mod attr {
     pub const NOSYMFOLLOW: u64 = 0x20_0000;
 }
 
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which nix does not name.
+const MS_NOSYMFOLLOW: libc::c_ulong = 256;
+
 /// The mount options runc understands as flags; anything else is data.
 fn option(name: &str) -> Option<Opt> {
     use MsFlags as F;
@@ -125,6 +128,12 @@ fn option(name: &str) -> Option<Opt> {
         "norelatime" => Clear(F::MS_RELATIME),
         "strictatime" => Set(F::MS_STRICTATIME),
         "nostrictatime" => Clear(F::MS_STRICTATIME),
+        "silent" => Set(F::MS_SILENT),
+        "loud" => Clear(F::MS_SILENT),
+        "iversion" => Set(F::MS_I_VERSION),
+        "noiversion" => Clear(F::MS_I_VERSION),
+        "nosymfollow" => Set(F::from_bits_retain(MS_NOSYMFOLLOW)),
+        "symfollow" => Clear(F::from_bits_retain(MS_NOSYMFOLLOW)),
         "lazytime" => Set(F::MS_LAZYTIME),
         "nolazytime" => Clear(F::MS_LAZYTIME),
         "bind" => Bind { recursive: false },

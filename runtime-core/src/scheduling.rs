@@ -21,6 +21,16 @@ pub(crate) struct Scheduling {
     pub personality: Option<Persona>,
 }
 
+impl Scheduling {
+    /// The container's own process: `execCPUAffinity` "is not applicable
+    /// to the container's init process" (config.md), only to `exec`.
+    pub(crate) fn for_init(mut self) -> Self {
+        self.initial_cpus = None;
+        self.final_cpus = None;
+        self
+    }
+}
+
 /// Parses a CPU list such as `0-3,7`.
 pub(crate) fn cpu_list(list: &str, field: &str) -> Result<CpuSet> {
     let mut set = CpuSet::new();

@@ -153,6 +153,9 @@ fn rules(profile: &LinuxSeccomp) -> Result<Vec<Entry<'_>>, Error> {
         .iter()
         .enumerate()
         .map(|(i, syscall)| {
+            if syscall.names().is_empty() {
+                return Err(Error::EmptyNames { rule: i });
+            }
             let action = action_value(syscall.action(), syscall.errno_ret(), ErrnoField::Rule(i))?;
             let args = syscall.args().as_deref().unwrap_or_default();
             let cmps = args
@@ -242,9 +245,12 @@ fn check_listener(profile: &LinuxSeccomp) -> Result<bool, Error> {
     let notify = syscalls
         .iter()
         .position(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
+    if profile.listener_metadata().is_some() && profile.listener_path().is_none() {
+        return Err(Error::MetadataWithoutListenerPath);
+    }
+    // Without a notify rule the spec has listenerPath ignored.
     match (notify, profile.listener_path().is_some()) {
         (Some(rule), false) => Err(Error::NotifyWithoutListenerPath { rule }),
-        (None, true) => Err(Error::ListenerPathWithoutNotify),
         (notify, _) => Ok(notify.is_some()),
     }
 }

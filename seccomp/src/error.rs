@@ -64,9 +64,16 @@ pub enum Error {
         rule: usize,
     },
 
-    /// `listenerPath` is set but no rule uses `SCMP_ACT_NOTIFY`.
-    #[error("seccomp listenerPath: set but no rule uses SCMP_ACT_NOTIFY")]
-    ListenerPathWithoutNotify,
+    /// `listenerMetadata` is set without `listenerPath`.
+    #[error("seccomp listenerMetadata: set without listenerPath")]
+    MetadataWithoutListenerPath,
+
+    /// A `syscalls` entry names no syscall.
+    #[error("seccomp syscalls[{rule}].names: must name at least one syscall")]
+    EmptyNames {
+        /// Index of the entry in `syscalls`.
+        rule: usize,
+    },
 
     /// An entry of `architectures` can never run on this host.
     #[error("seccomp architectures: {arch} is not an ABI of this host")]

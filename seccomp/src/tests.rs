@@ -89,10 +89,19 @@ fn listener_path_and_notify_rules_go_together() {
     let notify = r#"{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}"#;
     let err = compile_json(&with_rule(notify)).unwrap_err();
     assert!(matches!(err, Error::NotifyWithoutListenerPath { rule: 0 }));
-    let err =
+    let err = compile_json(r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "m"}"#)
+        .unwrap_err();
+    assert!(matches!(err, Error::MetadataWithoutListenerPath));
+    // Without a notify rule a listenerPath is ignored (the spec).
+    let filter =
         compile_json(r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}"#)
-            .unwrap_err();
-    assert!(matches!(err, Error::ListenerPathWithoutNotify));
+            .unwrap();
+    assert!(!filter.needs_listener());
+    let err = compile_json(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::EmptyNames { rule: 0 }));
     let err =
         compile_json(r#"{"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a"}"#).unwrap_err();
     assert!(matches!(err, Error::NotifyDefaultAction));

@@ -359,7 +359,7 @@ pub(crate) fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
         masks: masks::Masks::from_spec(spec)?,
         sysctl: sysctl::prepare(spec, &namespaces)?,
         rlimits: rlimits::prepare(process_spec)?,
-        scheduling: scheduling::Scheduling::from_spec(spec)?,
+        scheduling: scheduling::Scheduling::from_spec(spec)?.for_init(),
         memory_policy: memory_policy::prepare(spec)?,
         namespaces,
         process,

@@ -34,9 +34,10 @@ impl Runtime {
         };
         let pid = saved.init.map_or(0, |i| i.pid);
         let mut conn = UnixStream::connect(dir.short_path(START_SOCKET)).map_err(died)?;
-        // "Go", then the state JSON the startContainer hooks get.
+        // "Go", then the state JSON the startContainer hooks get: they run
+        // in the container's namespaces, so the pid is the one seen there.
         let mut message = vec![1u8];
-        message.extend(saved.hook_state(Status::Created, pid));
+        message.extend(saved.hook_state(Status::Created, pid_inside(pid)));
         conn.write_all(&message).map_err(died)?;
         let acked = receive_ack(&conn);
         phases.mark("release");
@@ -46,7 +47,7 @@ impl Runtime {
             // socket any more, which is how `state` still sees it running.
             self.warn(&format!("remove {}: {e}", socket.display()));
         }
-        let listener = acked.map_err(|e| match e {
+        let acked = acked.map_err(|e| match e {
             Error::Hook { field, reason, .. } => {
                 let index: usize = field
                     .trim_start_matches("hooks.startContainer[")
@@ -67,19 +68,51 @@ impl Runtime {
                 }
             }
             other => other,
-        })?;
+        });
+        let listener = match acked {
+            Ok(listener) => listener,
+            // runtime.md: a failing startContainer hook fails start and the
+            // container is destroyed (the program never ran).
+            Err(e @ Error::Hook { .. }) => return self.destroy(id, dir, e),
+            Err(e) => return Err(e),
+        };
         if let (Some(fd), Some(path)) = (listener, &saved.listener_path) {
             hand_to_agent(self, &saved, path, fd)?;
         }
         phases.mark("socket");
         let hooks = dir.load_config()?.hooks().clone();
         let state = saved.hook_state(Status::Running, pid);
-        for warning in hooks::run_all(hooks::Kind::Poststart, hooks.as_ref(), &state) {
-            self.warn(&warning);
-        }
+        let poststart = hooks::run(hooks::Kind::Poststart, hooks.as_ref(), &state);
         phases.mark("poststart");
-        Ok(())
+        match poststart {
+            Ok(()) => Ok(()),
+            // runtime.md: a failing poststart hook fails start, and the
+            // container is stopped and deleted.
+            Err(e) => self.destroy(id, dir, e),
+        }
     }
+
+    /// Stops and deletes container `id` after `start` failed with `why`,
+    /// which it returns (a failure to delete is a warning).
+    fn destroy(&self, id: &str, dir: StateDir, why: Error) -> Result<()> {
+        drop(dir);
+        if let Err(e) = self.delete(id, true) {
+            self.warn(&format!("delete {id} after a failed start: {e}"));
+        }
+        Err(why)
+    }
+}
+
+/// `pid` as its own (innermost) pid namespace numbers it: the last field
+/// of `NSpid` in `/proc/<pid>/status` (the host's pid when unreadable).
+fn pid_inside(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+            line.split_whitespace().last()?.parse().ok()
+        })
+        .unwrap_or(pid)
 }
 
 /// Reads the init's acknowledgement (one byte, with the seccomp listener
