@@ -146,11 +146,10 @@ fn a_failing_start_container_hook_fails_start_and_destroys_the_container() {
     lab.assert_nothing_left("s");
 }
 
-/// runtime.md lifecycle step 9: a failing poststart hook fails `start`,
-/// the container is stopped and destroyed; a failing poststop hook (step
-/// 13) is a warning.
+/// runtime.md: a failing poststart hook is a warning and the lifecycle
+/// goes on; a failing poststop hook is a warning too.
 #[test]
-fn a_failing_poststart_hook_fails_start_and_a_failing_poststop_hook_warns() {
+fn failing_poststart_and_poststop_hooks_are_warnings() {
     let lab = Lab::new("posthooks", &["sleep", "30"]);
     let dir = lab.dir.clone();
     lab.edit_config(|c| {
@@ -158,16 +157,15 @@ fn a_failing_poststart_hook_fails_start_and_a_failing_poststop_hook_warns() {
     });
     lab.create("p").expect_ok();
     let started = lab.gorae(&["start", "p"]);
-    assert_eq!(started.code, Some(1), "{started:?}");
+    assert_eq!(started.code, Some(0), "{started:?}");
     assert!(
-        started.stderr.contains("level=error") && started.stderr.contains("hooks.poststart[0]"),
+        started.stderr.contains("level=warning") && started.stderr.contains("hooks.poststart[0]"),
         "{started:?}"
     );
-    assert!(
-        started.stderr.contains("level=warning") && started.stderr.contains("hooks.poststop[0]"),
-        "{started:?}"
-    );
-    lab.gorae(&["state", "p"]).expect_error("does not exist");
+    assert_eq!(lab.status("p"), "running");
+    let deleted = lab.gorae(&["delete", "--force", "p"]);
+    assert_eq!(deleted.code, Some(0), "{deleted:?}");
+    assert!(deleted.stderr.contains("hooks.poststop[0]"), "{deleted:?}");
     lab.assert_nothing_left("p");
 }
 

@@ -82,18 +82,17 @@ impl Runtime {
         phases.mark("socket");
         let hooks = dir.load_config()?.hooks().clone();
         let state = saved.hook_state(Status::Running, pid);
-        let poststart = hooks::run(hooks::Kind::Poststart, hooks.as_ref(), &state);
-        phases.mark("poststart");
-        match poststart {
-            Ok(()) => Ok(()),
-            // runtime.md: a failing poststart hook fails start, and the
-            // container is stopped and deleted.
-            Err(e) => self.destroy(id, dir, e),
+        // runtime.md: a failing poststart hook is a warning; the remaining
+        // hooks and the lifecycle go on.
+        for warning in hooks::run_all(hooks::Kind::Poststart, hooks.as_ref(), &state) {
+            self.warn(&warning);
         }
+        phases.mark("poststart");
+        Ok(())
     }
 
-    /// Stops and deletes container `id` after `start` failed with `why`,
-    /// which it returns (a failure to delete is a warning).
+    /// Stops and deletes container `id` after a startContainer hook failed
+    /// with `why`, which it returns (a failure to delete is a warning).
     fn destroy(&self, id: &str, dir: StateDir, why: Error) -> Result<()> {
         drop(dir);
         if let Err(e) = self.delete(id, true) {
