@@ -205,7 +205,11 @@ impl Runtime {
         made.cgroup = cgroup.clone();
         phases.mark("cgroup");
         saved.cgroup = cgroup.clone();
-        made.dir.save(&saved)?;
+        // A cgroup at the default path needs no record: `delete` removes
+        // an unrecorded one there (see `cgroups::remove_unrecorded`).
+        if saved.cgroup.is_some() && !saved.cgroup_is_default {
+            made.dir.save(&saved)?;
+        }
         warnings.extend(cgroup_warnings.iter().map(|w| w.to_string()));
         warnings.iter().for_each(|w| self.warn(w));
         match &cgroup {
@@ -284,7 +288,7 @@ impl Drop for Made<'_> {
 pub(crate) fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
     let spec = &bundle.spec;
     let namespaces = Namespaces::from_spec(spec)?;
-    let bind_devices = namespaces.any_user() || super::rootless();
+    let bind_devices = namespaces.any_user() || namespaces.caller_in_user_namespace;
     hooks::validate(spec.hooks().as_ref())?;
     intel_rdt::check(spec)?;
     let process_spec = spec

@@ -33,11 +33,15 @@ impl Runtime {
             reason: format!("start socket: {e}"),
         };
         let pid = saved.init.map_or(0, |i| i.pid);
+        let hooks = dir.load_config()?.hooks().clone();
         let mut conn = UnixStream::connect(dir.short_path(START_SOCKET)).map_err(died)?;
-        // "Go", then the state JSON the startContainer hooks get: they run
-        // in the container's namespaces, so the pid is the one seen there.
+        // "Go", then, when there are any, the state JSON the startContainer
+        // hooks get: they run in the container's namespaces, so the pid is
+        // the one seen there.
         let mut message = vec![1u8];
-        message.extend(saved.hook_state(Status::Created, pid_inside(pid)));
+        if !hooks::Kind::StartContainer.of(hooks.as_ref()).is_empty() {
+            message.extend(saved.hook_state(Status::Created, pid_inside(pid)));
+        }
         conn.write_all(&message).map_err(died)?;
         let acked = receive_ack(&conn);
         phases.mark("release");
@@ -54,10 +58,8 @@ impl Runtime {
                     .trim_end_matches(']')
                     .parse()
                     .unwrap_or(0);
-                let config = dir.load_config().ok();
-                let hooks = config.as_ref().and_then(|c| c.hooks().as_ref());
                 let path = hooks::Kind::StartContainer
-                    .of(hooks)
+                    .of(hooks.as_ref())
                     .get(index)
                     .map(|h| h.path().clone())
                     .unwrap_or_default();
@@ -80,7 +82,6 @@ impl Runtime {
             hand_to_agent(self, &saved, path, fd)?;
         }
         phases.mark("socket");
-        let hooks = dir.load_config()?.hooks().clone();
         let state = saved.hook_state(Status::Running, pid);
         // runtime.md: a failing poststart hook is a warning; the remaining
         // hooks and the lifecycle go on.
