@@ -123,6 +123,9 @@ impl Runtime {
             add_listen_env(&mut bundle, opts.listen_fds);
         }
         let (mut plan, mut warnings) = prepare(&bundle)?;
+        // Not in `prepare`, which `Bundle::check` shares: this makes
+        // kernel objects (a user namespace, detached mounts).
+        mounts::open_idmapped(&mut plan.mounts)?;
         let mounts_before = match plan.namespaces.shares_mounts() {
             true => Some(shared_mounts::below(&bundle.rootfs)?),
             false => None,
@@ -394,15 +397,13 @@ pub(crate) fn prepare(bundle: &Bundle) -> Result<(Plan, Vec<String>)> {
             bind_dev_console: true,
         },
     };
-    let mut plan = plan;
     if let Some(m) = plan.mounts.iter().find(|m| m.idmap.is_some()) {
-        if super::rootless() {
+        if plan.namespaces.caller_in_user_namespace {
             return Err(Error::invalid(
                 format!("mounts[{}].options", m.index),
                 "idmapped mounts need root on the host (as runc)",
             ));
         }
-        mounts::open_idmapped(&mut plan.mounts)?;
     }
     let warnings = unknown_caps
         .into_iter()
