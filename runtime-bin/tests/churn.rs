@@ -15,7 +15,10 @@ use std::fs;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use common::{Lab, cgroup_parent_exists, eventually, processes_rooted_in, reap, reap_all_children};
+use common::{
+    Lab, cgroup_parent_exists, eventually, processes_rooted_in, reap, reap_all_children,
+    wait_until_caught,
+};
 
 /// Containers alive at once.
 const AT_ONCE: usize = 20;
@@ -111,6 +114,9 @@ fn life(lab: &Lab, i: usize) {
     match i % 4 {
         0 | 1 => {
             let signal = if i % 4 == 0 { "TERM" } else { "KILL" };
+            if signal == "TERM" {
+                wait_until_caught(init, libc::SIGTERM);
+            }
             lab.gorae(&["kill", &id, signal]).expect_ok();
             lab.wait_status(&id, "stopped");
             lab.gorae(&["delete", &id]).expect_ok();

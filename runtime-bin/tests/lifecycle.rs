@@ -66,6 +66,7 @@ fn kill_with_default_signal_stops_a_running_container() {
     lab.create("k").expect_ok();
     lab.gorae(&["start", "k"]).expect_ok();
     assert_eq!(lab.status("k"), "running");
+    common::wait_until_caught(pid_of(&lab, "k"), libc::SIGTERM);
     lab.gorae(&["kill", "k"]).expect_ok();
     lab.wait_status("k", "stopped");
     // containerd's shim matches runc's "container not running".

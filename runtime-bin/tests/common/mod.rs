@@ -494,6 +494,27 @@ pub fn eventually(mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
+/// Waits (5 s at most) until process `pid` has a handler for `signal`:
+/// a shell's `trap` is set some time after `start` returns, and a signal
+/// sent before it meets the default disposition, which the kernel ignores
+/// for a pid namespace's init (that signal is then lost).
+#[track_caller]
+pub fn wait_until_caught(pid: i32, signal: i32) {
+    let caught = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|status| {
+                let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+    };
+    assert!(
+        eventually(caught),
+        "process {pid} never caught signal {signal}"
+    );
+}
+
 /// Makes this test process the subreaper of everything it starts: a
 /// container's init, once its `create` exits, becomes its child, so that a
 /// test can reap it and check that no process or zombie is left.
