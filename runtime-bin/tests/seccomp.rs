@@ -289,3 +289,109 @@ fn without_no_new_privileges_a_strict_profile_needs_no_syscall_of_gorae() {
     lab.edit_config(|c| c["process"]["noNewPrivileges"] = json!(false));
     assert_eq!(lab.output("s"), "ok\n");
 }
+
+/// A lab whose profile sends `mkdir` to an agent listening on its
+/// `agent.sock`; returns the lab and the agent's socket.
+fn notify_lab(name: &str, args: &[&str], no_new_privileges: bool) -> (Lab, UnixListener) {
+    let lab = Lab::new(name, args);
+    let socket = lab.dir.join("agent.sock");
+    let agent = UnixListener::bind(&socket).unwrap();
+    lab.edit_config(|c| {
+        c["process"]["noNewPrivileges"] = json!(no_new_privileges);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket,
+            "listenerMetadata": "agent-meta",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    (lab, agent)
+}
+
+#[test]
+fn create_hands_the_listener_to_the_agent_before_start() {
+    // As on runc, with and without no_new_privs: the agent has the
+    // listener once `create` returns, with the state of a container being
+    // created and the init's pid.
+    for no_new_privileges in [true, false] {
+        let (lab, agent) = notify_lab(
+            "notifycreate",
+            &["sh", "-c", "mkdir /tmp/n 2>/tmp/out; echo end >>/tmp/out"],
+            no_new_privileges,
+        );
+        lab.create("c").expect_ok();
+        let (state, fd) = receive(&agent);
+        let init = lab.state("c")["pid"].as_i64().unwrap();
+        assert_eq!(state["pid"].as_i64(), Some(init), "{state}");
+        assert_eq!(state["state"]["pid"].as_i64(), Some(init), "{state}");
+        assert_eq!(state["state"]["status"], "creating", "{state}");
+        assert_eq!(state["state"]["id"], "c");
+        assert_eq!(state["metadata"], "agent-meta");
+        assert_eq!(lab.status("c"), "created");
+        lab.gorae(&["start", "c"]).expect_ok();
+        assert_eq!(i64::from(answer(&fd, libc::EROFS)), libc::SYS_mkdir);
+        lab.wait_status("c", "stopped");
+        assert_eq!(
+            std::fs::read_to_string(lab.rootfs().join("tmp/out")).unwrap(),
+            "mkdir: can't create directory '/tmp/n': Read-only file system\nend\n",
+            "noNewPrivileges {no_new_privileges}"
+        );
+        lab.gorae(&["delete", "c"]).expect_ok();
+        lab.assert_nothing_left("c");
+    }
+}
+
+#[test]
+fn create_fails_when_no_agent_listens_and_leaves_nothing() {
+    let (lab, agent) = notify_lab("notifynobody", &["touch", "/tmp/ran"], true);
+    drop(agent);
+    let socket = lab.dir.join("agent.sock");
+    std::fs::remove_file(&socket).unwrap();
+    let out = lab.create("x").expect_error(socket.to_str().unwrap());
+    assert_eq!(out.code, Some(1));
+    lab.gorae(&["state", "x"]).expect_error("does not exist");
+    lab.assert_nothing_left("x");
+    assert!(!common::cgroup_parent_exists(&lab.root), "cgroup left");
+    assert!(!lab.rootfs().join("tmp/ran").exists());
+}
+
+#[test]
+fn exec_hands_its_own_listener_to_the_agent() {
+    let (lab, agent) = notify_lab("notifyexec", &["sleep", "30"], true);
+    lab.create("e").expect_ok();
+    // The init's listener, from create.
+    let (created, _) = receive(&agent);
+    let init = created["pid"].as_i64().unwrap();
+    lab.gorae(&["start", "e"]).expect_ok();
+    let out_path = lab.dir.join("exec.out");
+    let pid_file = lab.dir.join("exec.pid");
+    let mut exec = std::process::Command::new(common::GORAE)
+        .args(["--root", lab.root.to_str().unwrap(), "exec", "--pid-file"])
+        .arg(&pid_file)
+        .args(["e", "sh", "-c", "mkdir /tmp/x 2>&1; echo end"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    let (state, fd) = receive(&agent);
+    let pid = state["pid"].as_i64().unwrap();
+    assert!(pid > 0 && pid != init, "{state}");
+    assert_eq!(state["state"]["pid"].as_i64(), Some(init), "{state}");
+    assert_eq!(state["state"]["status"], "running", "{state}");
+    assert_eq!(i64::from(answer(&fd, libc::EPERM)), libc::SYS_mkdir);
+    assert!(exec.wait().unwrap().success());
+    let written: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(written, pid);
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "mkdir: can't create directory '/tmp/x': Operation not permitted\nend\n"
+    );
+    // No agent any more: exec fails, and its process never ran.
+    drop(agent);
+    std::fs::remove_file(lab.dir.join("agent.sock")).unwrap();
+    lab.gorae(&["exec", "e", "touch", "/tmp/ran"])
+        .expect_error("agent.sock");
+    assert!(!lab.rootfs().join("tmp/ran").exists());
+    lab.gorae(&["delete", "--force", "e"]).expect_ok();
+    lab.assert_nothing_left("e");
+}

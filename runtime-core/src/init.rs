@@ -326,8 +326,6 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     if let Some(policy) = &plan.memory_policy {
         memory_policy::apply(policy).map_err(fail(Step::MemoryPolicy, 0))?;
     }
-    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
-    // before the capabilities are dropped, as runc does.
     // Every fd >= 3 close-on-exec but the preserved ones, before any
     // filter exists: a profile need not allow close_range or fcntl (fds the
     // init opens from here on are close-on-exec themselves).
@@ -335,7 +333,10 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     for fd in 3..3 + plan.preserve_fds as i32 {
         sys::keep_across_exec(fd).map_err(fail(Step::Exec, 2))?;
     }
+    let notify = plan.seccomp.as_ref().is_some_and(|f| f.needs_listener());
     let mut listener = None;
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
+    // before the capabilities are dropped, as runc does.
     if !plan.process.no_new_privileges {
         listener = install_seccomp(plan)?;
     }
@@ -344,7 +345,16 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     plan.process.look_path().map_err(fail(Step::LookPath, 0))?;
     // Ready: from here the process outlives its gorae parent.
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0);
-    write(fds.channel, &Report::Ready.encode()).map_err(fail(Step::WaitParent, 0))?;
+    // A notify filter's listener goes to the agent before `create` (or
+    // `exec`) returns, as on runc: with no_new_privs too the filter is in
+    // place by the ready report, which carries its listener to the parent.
+    if plan.process.no_new_privileges && notify {
+        listener = install_seccomp(plan)?;
+    }
+    let ready = Report::Ready.encode();
+    let listener_fd = listener.as_ref().map(|l| l.as_fd());
+    sys::send_with_fd(fds.channel, &ready, listener_fd).map_err(fail(Step::WaitParent, 0))?;
+    drop(listener);
     let conn = match fds.start {
         Some(start) => {
             // `create` records us in the state, then says so; if it dies
@@ -353,19 +363,26 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
             wait_parent(fds.channel)?;
             Some(wait_for_start(start).map_err(fail(Step::WaitStart, 0))?)
         }
+        // `exec` says when the agent has the listener: a failed hand-off
+        // kills this process before it runs the program.
+        None if notify => {
+            wait_parent(fds.channel)?;
+            None
+        }
         None => None,
     };
     // Between start and the acknowledgement a failure goes back to `start`
     // as a report on its connection (the create channel is closed by now).
-    let prepared = after_start(plan, conn.as_ref(), listener);
+    let prepared = after_start(plan, conn.as_ref());
     if let (Err(f), Some(conn)) = (&prepared, &conn) {
         let _ = write(conn.as_fd(), &Report::Failed(*f).encode());
     }
-    let (listener, notify) = prepared?;
+    prepared?;
     if let Some(conn) = conn {
-        let listener_fd = listener.as_ref().map(|l| l.as_fd());
-        sys::send_with_fd(conn.as_fd(), &[1], listener_fd).map_err(fail(Step::WaitStart, 1))?;
+        write(conn.as_fd(), &[1]).map_err(fail(Step::WaitStart, 1))?;
     }
+    // Any other filter is installed last, so that the init makes as few
+    // syscalls under it as it can: execveat of the stub, the stub's execve.
     if plan.process.no_new_privileges && !notify {
         install_seccomp(plan)?;
     }
@@ -373,14 +390,9 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
 }
 
 /// What happens between `start` and its acknowledgement: the
-/// startContainer hooks, the final CPU affinity and personality, the signal
-/// reset and, for a notify profile, the filter whose listener the
-/// acknowledgement carries.
-fn after_start(
-    plan: &mut Plan,
-    conn: Option<&OwnedFd>,
-    mut listener: Option<OwnedFd>,
-) -> Result<(Option<OwnedFd>, bool), Failure> {
+/// startContainer hooks, the final CPU affinity and personality, and the
+/// signal reset.
+fn after_start(plan: &mut Plan, conn: Option<&OwnedFd>) -> Result<(), Failure> {
     if let Some(conn) = conn {
         if !plan.start_container_hooks.is_empty() {
             run_hooks(plan, conn.as_fd(), Step::StartContainerHook)?;
@@ -388,14 +400,7 @@ fn after_start(
     }
     scheduling::apply_final(&plan.scheduling).map_err(scheduling_failure)?;
     sys::reset_signals();
-    // Under the filter the init only makes the syscalls it must: execveat
-    // of the stub (and the stub's execve), plus, when an agent is to get
-    // the listener, the acknowledgement that carries it to `start`.
-    let notify = plan.seccomp.as_ref().is_some_and(|f| f.needs_listener());
-    if plan.process.no_new_privileges && notify {
-        listener = install_seccomp(plan)?;
-    }
-    Ok((listener, notify))
+    Ok(())
 }
 
 fn install_seccomp(plan: &Plan) -> Result<Option<OwnedFd>, Failure> {

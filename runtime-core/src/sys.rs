@@ -550,6 +550,35 @@ pub fn send_with_fd(
     Errno::result(ret).map(drop)
 }
 
+/// Receives one message into `buf` and the fd that came with it, if any
+/// (close-on-exec); any further fds are closed. The parent's side of
+/// [`send_with_fd`].
+pub fn recv_with_fd(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> Result<(usize, Option<OwnedFd>), Errno> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fd = None;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            for raw in fds {
+                // Owned either way: the first is returned, others closed.
+                let owned = owned(raw);
+                fd.get_or_insert(owned);
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}
+
 /// Unlocks the pty behind `master` (`TIOCSPTLCK` 0) and opens its peer
 /// (`TIOCGPTPEER`), without a path lookup in `/dev/pts`.
 pub fn pty_peer(master: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {

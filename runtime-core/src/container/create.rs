@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
-use super::spawn::{Handles, check_inherited_fds, spawn, write_pid_file};
+use super::spawn::{Handles, check_inherited_fds, hand_to_agent, spawn, write_pid_file};
 use super::{Created, Phases, Runtime};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
@@ -451,8 +451,14 @@ impl Launch<'_> {
             hooks::run(hooks::Kind::CreateRuntime, hooks.as_ref(), &state)?;
             Ok(container_hooks.then_some(state))
         };
-        let spawned = spawn(plan, &handles, &mut before_release, phases)?;
+        let mut spawned = spawn(plan, &handles, &mut before_release, phases)?;
         drop(listener);
+        // A notify filter's listener reaches the agent during `create`; if
+        // it cannot, `create` fails (config-linux.md, listenerPath).
+        if let Some(fd) = spawned.listener.take() {
+            let pid = spawned.pid.as_raw();
+            hand_to_agent(&creating, (pid, Status::Creating), pid, fd)?;
+        }
         saved.init = ProcessId::of(spawned.pid);
         if saved.init.is_none() {
             return Err(Error::InitDied {

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, Process, Spec};
 
 use super::Runtime;
-use super::spawn::{Handles, check_inherited_fds, spawn, write_pid_file};
+use super::spawn::{Handles, check_inherited_fds, hand_to_agent, spawn, write_pid_file};
 use crate::error::{Error, Result};
 use crate::init::Plan;
 use crate::namespaces::Namespaces;
@@ -129,7 +129,13 @@ impl Runtime {
         };
         plan.plan.preserve_fds = opts.preserve_fds;
         phases.mark("prepare");
-        let spawned = spawn(&mut plan.plan, &handles, &mut |_| Ok(None), &mut phases)?;
+        let mut spawned = spawn(&mut plan.plan, &handles, &mut |_| Ok(None), &mut phases)?;
+        // With a notify profile the process sent its listener and waits
+        // until the agent has it; a failed hand-off kills it unrun.
+        if let Some(fd) = spawned.listener.take() {
+            hand_to_agent(&saved, (init.pid, status), spawned.pid.as_raw(), fd)?;
+            spawned.commit()?;
+        }
         if let Some(file) = &opts.pid_file {
             write_pid_file(file, spawned.pid)?;
         }
@@ -233,12 +239,6 @@ fn prepare(spec: &Spec, process: Process, init_pid: i32) -> Result<ExecPlan> {
         .and_then(|l| l.seccomp().as_ref())
         .map(gorae_seccomp::compile)
         .transpose()?;
-    if seccomp.as_ref().is_some_and(|f| f.needs_listener()) {
-        return Err(Error::invalid(
-            "linux.seccomp",
-            "exec into a container whose profile notifies an agent is not supported yet",
-        ));
-    }
     let plan = Plan {
         namespaces: joined_namespaces(init_pid)?,
         rootfs: Default::default(),

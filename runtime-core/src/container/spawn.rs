@@ -14,6 +14,7 @@ use super::Phases;
 use crate::error::{Error, Result};
 use crate::init::{self, Fds, Plan, Report, Step};
 use crate::namespaces::{self, Namespaces};
+use crate::state::{Saved, Status};
 use crate::{netdevices, sealed, sys};
 
 /// The fds the new process uses besides its channel and the exec stub.
@@ -89,6 +90,9 @@ pub(crate) struct Spawned {
     /// The parent's end of the channel, kept once the process is ready
     /// and closed with this value.
     channel: Option<OwnedFd>,
+    /// The listener of a seccomp notify filter, which came with the ready
+    /// report: the caller hands it to the agent, then commits.
+    pub listener: Option<OwnedFd>,
     armed: bool,
 }
 
@@ -96,6 +100,7 @@ impl Spawned {
     /// Tells a container's init that it is recorded in the state: only
     /// then does it wait for `start`. An init whose `create` dies before
     /// this sees the channel close and exits, instead of waiting unknown.
+    /// An exec'd process that sent a listener waits for this too.
     pub(crate) fn commit(&self) -> Result<()> {
         let channel = self
             .channel
@@ -176,6 +181,7 @@ pub(crate) fn spawn(
         pid,
         pidfd,
         channel: None,
+        listener: None,
         armed: true,
     };
     restored?;
@@ -214,7 +220,7 @@ pub(crate) fn spawn(
         write(&ours, &state).map_err(|errno| Error::sys("write", "init channel", errno))?;
     }
     phases.mark("release");
-    wait_ready(&ours, plan, pid)?;
+    spawned.listener = wait_ready(&ours, plan, pid)?;
     phases.mark("init");
     spawned.channel = Some(ours);
     Ok(spawned)
@@ -242,6 +248,7 @@ fn second_stage(channel: &OwnedFd, plan: &Plan, first: Spawned) -> Result<(Spawn
         pid,
         pidfd,
         channel: None,
+        listener: None,
         armed: true,
     });
     let status = waitpid(first.pid, None);
@@ -254,6 +261,36 @@ fn second_stage(channel: &OwnedFd, plan: &Plan, first: Spawned) -> Result<(Spawn
             reason: format!("first stage: {other:?}"),
         }),
     }
+}
+
+/// Hands a seccomp notify `listener` to the agent at `saved`'s
+/// `listenerPath`: one connection, the container process state with the
+/// fd. `pid` is the process under the filter, `init` and `status` the
+/// container's, as its state names them.
+pub(crate) fn hand_to_agent(
+    saved: &Saved,
+    (init, status): (i32, Status),
+    pid: i32,
+    listener: OwnedFd,
+) -> Result<()> {
+    let Some(path) = &saved.listener_path else {
+        return Ok(());
+    };
+    // oci-spec's state has no "paused": an exec into a paused container
+    // (`--ignore-paused`) reports it running, its processes frozen.
+    let status = match status {
+        Status::Paused => Status::Running,
+        other => other,
+    };
+    let state =
+        serde_json::from_slice(&saved.hook_state(status, init)).map_err(|source| Error::State {
+            path: path.clone(),
+            source,
+        })?;
+    let process_state =
+        gorae_seccomp::container_process_state(pid, saved.listener_metadata.clone(), state);
+    gorae_seccomp::send_listener(path, listener.as_fd(), &process_state)?;
+    Ok(())
 }
 
 fn died(pid: Pid) -> Error {
@@ -313,12 +350,14 @@ fn map_with_helper(helper: &str, pid: Pid, map: &str) -> Result<()> {
     ))
 }
 
-fn wait_ready(channel: &OwnedFd, plan: &Plan, pid: Pid) -> Result<()> {
+/// Waits for the process's ready report; returns the fd that came with
+/// it (a seccomp listener), if any.
+fn wait_ready(channel: &OwnedFd, plan: &Plan, pid: Pid) -> Result<Option<OwnedFd>> {
     let mut buf = [0u8; Report::SIZE];
-    let n = read(channel.as_fd(), &mut buf)
-        .map_err(|errno| Error::sys("read", "init channel", errno))?;
+    let (n, fd) = sys::recv_with_fd(channel.as_fd(), &mut buf)
+        .map_err(|errno| Error::sys("recvmsg", "init channel", errno))?;
     match Report::decode(&buf[..n]) {
-        Some(Report::Ready) => Ok(()),
+        Some(Report::Ready) => Ok(fd),
         Some(Report::Failed(f)) => Err(describe(plan, f)),
         _ => Err(died(pid)),
     }

@@ -1,19 +1,15 @@
 //! `start`: release the init waiting in a `created` container; it then
-//! executes the user's program. When the container's seccomp profile
-//! notifies an agent, the init's acknowledgement carries the listener fd,
-//! and `start` hands it to the agent at `listenerPath`.
+//! executes the user's program. (A seccomp notify listener reached its
+//! agent during `create`.)
 
-use std::io::{IoSliceMut, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
-
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
 use super::Runtime;
 use crate::error::{Error, Result};
+use crate::hooks;
 use crate::init::Report;
-use crate::state::{START_SOCKET, Saved, StateDir, Status};
-use crate::{hooks, sys};
+use crate::state::{START_SOCKET, StateDir, Status};
 
 impl Runtime {
     /// Starts container `id`, which must be `created`.
@@ -71,15 +67,12 @@ impl Runtime {
             }
             other => other,
         });
-        let listener = match acked {
-            Ok(listener) => listener,
+        match acked {
+            Ok(()) => {}
             // runtime.md: a failing startContainer hook fails start and the
             // container is destroyed (the program never ran).
             Err(e @ Error::Hook { .. }) => return self.destroy(id, dir, e),
             Err(e) => return Err(e),
-        };
-        if let (Some(fd), Some(path)) = (listener, &saved.listener_path) {
-            hand_to_agent(self, &saved, path, fd)?;
         }
         phases.mark("socket");
         let state = saved.hook_state(Status::Running, pid);
@@ -115,39 +108,21 @@ fn pid_inside(pid: i32) -> i32 {
         .unwrap_or(pid)
 }
 
-/// Reads the init's acknowledgement (one byte, with the seccomp listener
-/// fd when there is one) or its report of a failed startContainer hook.
-fn receive_ack(conn: &UnixStream) -> Result<Option<OwnedFd>> {
+/// Reads the init's acknowledgement (one byte) or its report of a failed
+/// startContainer hook.
+fn receive_ack(conn: &UnixStream) -> Result<()> {
     let mut buf = [0u8; Report::SIZE];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|errno| Error::sys("recvmsg", "start socket", errno))?;
-    let received = msg.bytes;
-    if received != 1 {
-        // Whatever came with a failure report is dropped with `msg`.
-        return Err(match Report::decode(&buf[..received]) {
-            Some(Report::Failed(f)) => hook_failure(f),
-            _ => Error::InitDied {
-                reason: "it closed the start socket without acknowledging".into(),
-            },
-        });
+    let received = nix::unistd::read(conn, &mut buf)
+        .map_err(|errno| Error::sys("read", "start socket", errno))?;
+    if received == 1 {
+        return Ok(());
     }
-    let mut fd = None;
-    for cmsg in msg
-        .cmsgs()
-        .map_err(|errno| Error::sys("recvmsg", "start socket", errno))?
-    {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            fd = fds.first().map(|raw| sys::owned(*raw));
-        }
-    }
-    Ok(fd)
+    Err(match Report::decode(&buf[..received]) {
+        Some(Report::Failed(f)) => hook_failure(f),
+        _ => Error::InitDied {
+            reason: "it closed the start socket without acknowledging".into(),
+        },
+    })
 }
 
 /// The init's report of a failure after `start` released it.
@@ -169,28 +144,4 @@ fn hook_failure(f: crate::init::Failure) -> Error {
         path: Default::default(),
         reason,
     }
-}
-
-fn hand_to_agent(
-    runtime: &Runtime,
-    saved: &Saved,
-    path: &std::path::Path,
-    fd: OwnedFd,
-) -> Result<()> {
-    let state = runtime.state(&saved.id)?;
-    let json = serde_json::to_value(&state).map_err(|source| Error::State {
-        path: path.to_owned(),
-        source,
-    })?;
-    let oci_state = serde_json::from_value(json).map_err(|source| Error::State {
-        path: path.to_owned(),
-        source,
-    })?;
-    let process_state = gorae_seccomp::container_process_state(
-        state.pid,
-        saved.listener_metadata.clone(),
-        oci_state,
-    );
-    gorae_seccomp::send_listener(path, fd.as_fd(), &process_state)?;
-    Ok(())
 }
