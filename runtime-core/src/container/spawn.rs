@@ -242,8 +242,13 @@ fn second_stage(channel: &OwnedFd, plan: &Plan, first: Spawned) -> Result<(Spawn
             _ => return Err(died(first.pid)),
         }
     };
-    // The init is our child, so its pid cannot be reused before we reap it.
-    let pidfd = sys::pidfd_open(pid).map_err(|errno| Error::sys("pidfd_open", "init", errno));
+    // The init is our child, so its pid cannot be reused before we reap it:
+    // without a pidfd it is killed and reaped by pid.
+    let pidfd = sys::pidfd_open(pid).map_err(|errno| {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        Error::sys("pidfd_open", "init", errno)
+    });
     let init = pidfd.map(|pidfd| Spawned {
         pid,
         pidfd,
