@@ -74,15 +74,20 @@ pub fn parse_user(raw: &str) -> Result<(u32, Option<u32>), String> {
 }
 
 /// Runs the command; returns the exit status gorae exits with.
-pub fn run(runtime: &Runtime, args: &ExecArgs) -> Result<u8, String> {
-    let process = args
-        .process
-        .as_ref()
-        .map(|path| {
-            let text = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-            serde_json::from_slice(&text).map_err(|e| format!("parse {}: {e}", path.display()))
-        })
-        .transpose()?;
+pub fn run(runtime: &Runtime, args: &ExecArgs, warn: &dyn Fn(&str)) -> Result<u8, String> {
+    let process = match &args.process {
+        Some(path) => {
+            let (process, dropped) =
+                gorae_core::bundle::load_process(path).map_err(|e| e.to_string())?;
+            for cap in dropped {
+                warn(&format!(
+                    "ignoring capability {cap}: unknown to this kernel"
+                ));
+            }
+            Some(process)
+        }
+        None => None,
+    };
     let opts = ExecOptions {
         process,
         args: args.command.clone(),

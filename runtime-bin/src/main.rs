@@ -298,7 +298,7 @@ fn execute(cli: &Cli, logger: &std::sync::Arc<Logger>) -> Result<u8, String> {
         }
         Command::List { quiet, format } => list(&runtime, *quiet, format)?,
         Command::Pause { id } => runtime.pause(id).map_err(text)?,
-        Command::Exec(args) => return exec::run(&runtime, args),
+        Command::Exec(args) => return exec::run(&runtime, args, &|w| logger.warn(w)),
         Command::Resume { id } => runtime.resume(id).map_err(text)?,
         Command::Ps {
             format,

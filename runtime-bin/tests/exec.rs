@@ -119,6 +119,45 @@ fn exec_process_file_replaces_the_containers_process() {
 }
 
 #[test]
+fn exec_process_file_is_read_as_create_reads_the_configs_process() {
+    let (lab, _) = running("execprocessparse");
+    let file = lab.dir.join("process.json");
+    let write = |process: serde_json::Value| {
+        std::fs::write(&file, serde_json::to_vec(&process).unwrap()).unwrap();
+    };
+    let caps = json!(["CAP_KILL", "CAP_FROM_A_NEWER_KERNEL"]);
+    // A capability newer than gorae is dropped with a warning (as in
+    // config.json, as runc does); the spec's scheduler flag names parse.
+    write(json!({
+        "args": ["sh", "-c", "grep CapEff /proc/self/status"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
+    }));
+    let out = lab
+        .gorae(&["exec", "--process", file.to_str().unwrap(), "c"])
+        .expect_ok();
+    assert_eq!(out.stdout, "CapEff:\t0000000000000020\n");
+    assert!(
+        out.stderr.contains("ignoring capability CAP_FROM_A_NEWER_KERNEL"),
+        "{out:?}"
+    );
+    // A field of the wrong type is named.
+    write(json!({"args": ["true"], "cwd": "/", "user": {"uid": "root", "gid": 0}}));
+    let out = lab
+        .gorae(&["exec", "--process", file.to_str().unwrap(), "c"])
+        .expect_error("user.uid");
+    assert_eq!(out.code, Some(1));
+    // Not a regular file: refused before it is read, no waiting on a FIFO.
+    let fifo = lab.dir.join("process.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    lab.gorae(&["exec", "--process", fifo.to_str().unwrap(), "c"])
+        .expect_error("not a regular file");
+    lab.gorae(&["delete", "--force", "c"]).expect_ok();
+}
+
+#[test]
 fn exec_detach_writes_the_pid_file_and_returns() {
     let (lab, _) = running("execdetach");
     let pid_file = lab.dir.join("exec.pid");

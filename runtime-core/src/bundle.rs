@@ -247,6 +247,34 @@ fn check_annotations_and_mount_label(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Reads a process document (`exec --process`): a regular file of at
+/// most [`CONFIG_LIMIT`] bytes holding what `config.json` holds under
+/// `process`, parsed as `create` parses that (capabilities unknown to
+/// gorae dropped and returned, the spec's scheduler flag names, errors
+/// naming the field).
+pub fn load_process(path: &Path) -> Result<(oci_spec::runtime::Process, Vec<String>)> {
+    let bytes = crate::files::read_regular(path, CONFIG_LIMIT)?;
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| Error::ConfigParse {
+            path: path.to_owned(),
+            source,
+        })?;
+    // Under `process`, so that the config's fix-ups apply as they are.
+    let mut value = serde_json::json!({ "process": parsed });
+    let dropped_caps = drop_unknown_capabilities(&mut value);
+    spell_scheduler_flags_as_oci_spec(&mut value);
+    let process = value
+        .get_mut("process")
+        .map(serde_json::Value::take)
+        .unwrap_or_default();
+    let process = serde_path_to_error::deserialize(process).map_err(|e| Error::ConfigField {
+        path: path.to_owned(),
+        field: e.path().to_string(),
+        source: e.into_inner(),
+    })?;
+    Ok((process, dropped_caps))
+}
+
 /// oci-spec 0.10 spells two `process.scheduler.flags` unlike the spec
 /// (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`): the spec's names
 /// are rewritten to those before parsing.
