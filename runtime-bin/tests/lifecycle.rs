@@ -325,5 +325,14 @@ fn list_shows_containers_with_their_status() {
     assert_eq!(list[0]["id"], "one");
     assert_eq!(list[0]["status"], "created");
     assert_eq!(lab.gorae(&["list", "-q"]).expect_ok().stdout, "one\n");
+    // A state that does not load is left out with a warning naming it, as
+    // runc does; the others are listed.
+    let broken = lab.root.join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(broken.join("state.json"), "{not json").unwrap();
+    let out = lab.gorae(&["list", "-q"]).expect_ok();
+    assert_eq!(out.stdout, "one\n");
+    assert!(out.stderr.contains("load container broken"), "{out:?}");
+    std::fs::remove_dir_all(&broken).unwrap();
     lab.gorae(&["delete", "--force", "one"]).expect_ok();
 }

@@ -51,7 +51,16 @@ impl Runtime {
         let mut states: Vec<State> = entries
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter_map(|id| self.state(&id).ok())
+            .filter_map(|id| match self.state(&id) {
+                Ok(state) => Some(state),
+                // Deleted since the directory was read.
+                Err(Error::NotFound { .. }) => None,
+                // Listed without it, as runc does, but not silently.
+                Err(e) => {
+                    self.warn(&format!("load container {id}: {e}"));
+                    None
+                }
+            })
             .collect();
         states.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(states)
