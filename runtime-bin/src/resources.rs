@@ -81,13 +81,27 @@ pub fn update_resources(flags: &UpdateFlags) -> Result<oci_spec::runtime::LinuxR
     let mut r = match flags.resources.as_deref() {
         None => Value::Object(Map::new()),
         Some(path) => {
+            // Stdin or a file, pipes included (`-r <(...)`), as on runc;
+            // read up to the limit of a config.json, never without end.
+            let limit = gorae_core::bundle::CONFIG_LIMIT;
+            let (name, source): (&str, Box<dyn Read>) = match path {
+                "-" => ("stdin", Box::new(std::io::stdin())),
+                _ => {
+                    let file =
+                        std::fs::File::open(path).map_err(|e| format!("open {path}: {e}"))?;
+                    (path, Box::new(file))
+                }
+            };
             let mut text = String::new();
-            if path == "-" {
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|e| format!("read stdin: {e}"))?;
-            } else {
-                text = std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))?;
+            source
+                .take(limit + 1)
+                .read_to_string(&mut text)
+                .map_err(|e| format!("read {name}: {e}"))?;
+            if text.len() as u64 > limit {
+                return Err(format!(
+                    "{name} is larger than {limit} bytes ({} MiB), the limit for resources",
+                    limit >> 20
+                ));
             }
             serde_json::from_str(&text).map_err(|e| format!("parse resources: {e}"))?
         }

@@ -58,6 +58,10 @@ fn limits_are_in_the_kernels_cgroup_files_and_update_changes_them() {
     lab.gorae(&["update", "-r", file.to_str().unwrap(), "c"])
         .expect_ok();
     assert_eq!(read("cpu", "cpu.shares"), "256\n");
+    // A source without end is read up to the limit, then refused.
+    lab.gorae(&["update", "-r", "/dev/zero", "c"])
+        .expect_error("/dev/zero is larger than");
+    assert_eq!(read("cpu", "cpu.shares"), "256\n");
     let dirs: Vec<PathBuf> = ["memory", "cpu", "pids", "freezer"]
         .iter()
         .map(|c| host_cgroup_dir(pid, c))
