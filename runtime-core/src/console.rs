@@ -70,15 +70,12 @@ pub(crate) fn setup(
 /// stdin/stdout proxied to the pty master, the caller's terminal in raw
 /// mode meanwhile, window size changes passed on.
 pub(crate) mod host {
-    use std::io::IoSliceMut;
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
     use nix::errno::Errno;
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use nix::sys::signalfd::SignalFd;
-    use nix::sys::socket::{
-        AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, socketpair,
-    };
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
     use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
     use nix::unistd::{read, write};
 
@@ -100,24 +97,8 @@ pub(crate) mod host {
     /// Receives the pty master the container's process sent.
     pub(crate) fn receive_master(sock: &OwnedFd) -> Result<OwnedFd> {
         let mut name = [0u8; 64];
-        let mut iov = [IoSliceMut::new(&mut name)];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(|errno| Error::sys("recvmsg", "console", errno))?;
-        let mut master = None;
-        for cmsg in msg
-            .cmsgs()
-            .map_err(|errno| Error::sys("recvmsg", "console", errno))?
-        {
-            if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                master = fds.first().map(|fd| sys::owned(*fd));
-            }
-        }
+        let (_, master) = sys::recv_with_fd(sock.as_fd(), &mut name)
+            .map_err(|errno| Error::sys("recvmsg", "console", errno))?;
         master.ok_or_else(|| Error::sys("receive the pty master", "console", Errno::EBADMSG))
     }
 
