@@ -140,7 +140,8 @@ fn exec_process_file_is_read_as_create_reads_the_configs_process() {
         .expect_ok();
     assert_eq!(out.stdout, "CapEff:\t0000000000000020\n");
     assert!(
-        out.stderr.contains("ignoring capability CAP_FROM_A_NEWER_KERNEL"),
+        out.stderr
+            .contains("ignoring capability CAP_FROM_A_NEWER_KERNEL"),
         "{out:?}"
     );
     // A field of the wrong type is named.
