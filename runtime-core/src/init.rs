@@ -334,7 +334,7 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
         sys::keep_across_exec(fd).map_err(fail(Step::Exec, 2))?;
     }
     let notify = plan.seccomp.as_ref().is_some_and(|f| f.needs_listener());
-    let mut listener = None;
+    let mut listener: Option<OwnedFd> = None;
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
     // before the capabilities are dropped, as runc does.
     if !plan.process.no_new_privileges {
@@ -351,10 +351,15 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
     if plan.process.no_new_privileges && notify {
         listener = install_seccomp(plan)?;
     }
+    // A plain write when there is no fd to pass: a profile installed
+    // early need not allow sendmsg.
     let ready = Report::Ready.encode();
-    let listener_fd = listener.as_ref().map(|l| l.as_fd());
-    sys::send_with_fd(fds.channel, &ready, listener_fd).map_err(fail(Step::WaitParent, 0))?;
-    drop(listener);
+    let sent = match &listener {
+        Some(l) => sys::send_with_fd(fds.channel, &ready, Some(l.as_fd())),
+        None => write(fds.channel, &ready).map(drop),
+    };
+    sent.map_err(fail(Step::WaitParent, 0))?;
+    let handed_listener = listener.take().is_some();
     let conn = match fds.start {
         Some(start) => {
             // `create` records us in the state, then says so; if it dies
@@ -365,7 +370,7 @@ fn setup(plan: &mut Plan, fds: &Fds<'_>) -> Result<Infallible, Failure> {
         }
         // `exec` says when the agent has the listener: a failed hand-off
         // kills this process before it runs the program.
-        None if notify => {
+        None if handed_listener => {
             wait_parent(fds.channel)?;
             None
         }
