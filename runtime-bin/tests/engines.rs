@@ -16,6 +16,7 @@ mod e2e;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use e2e::cli::DockerCli;
 use e2e::containerd::Containerd;
 use e2e::docker::Docker;
 use e2e::podman::Podman;

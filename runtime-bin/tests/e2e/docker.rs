@@ -11,6 +11,7 @@
 use std::fs;
 use std::time::Duration;
 
+use super::cli::DockerCli;
 use super::{
     BROKEN_IMAGE, Background, Done, IMAGE, LONG, Lab, SHORT, Step, Stop, ensure, expect_cgroup,
 };
@@ -132,109 +133,6 @@ impl<'a> Docker<'a> {
         self.cmd(SHORT, args)
     }
 
-    fn run(&self, opts: &[&str], image: &str, cmd: &[&str]) -> Step<Done> {
-        let mut args = vec!["run", "--runtime", RUNTIME, "--network", "none"];
-        args.extend_from_slice(opts);
-        args.push(image);
-        args.extend_from_slice(cmd);
-        self.docker(&args)
-    }
-
-    fn status(&self, name: &str) -> Step<String> {
-        Ok(self
-            .docker(&["inspect", "--format", "{{.State.Status}}", name])?
-            .ok()?
-            .stdout
-            .trim()
-            .to_owned())
-    }
-
-    fn with_detached(&self, what: &str, cmd: &[&str], body: impl FnOnce(&str) -> Step) -> Step {
-        let name = self.lab.name(what);
-        let result = self
-            .run(&["-d", "--name", &name], IMAGE, cmd)
-            .and_then(Done::ok)
-            .and_then(|_| body(&name));
-        let _ = self.docker(&["rm", "--force", &name]);
-        result
-    }
-
-    fn assert_gone(&self, name: &str) -> Step {
-        let ps = self
-            .docker(&["ps", "--all", "--format", "{{.Names}}"])?
-            .ok()?;
-        ensure(!ps.stdout.lines().any(|l| l == name), || {
-            format!("container {name} still listed: {}", ps.describe())
-        })
-    }
-
-    /// `docker run --rm`: output, exit code, container removed.
-    pub fn run_rm_output_and_exit_code(&self) -> Step {
-        let name = self.lab.name("run-rm");
-        self.run(
-            &["--rm", "--name", &name],
-            IMAGE,
-            &["sh", "-c", "echo hello from docker; exit 6"],
-        )?
-        .code_is(6)?
-        .stdout_has("hello from docker")?;
-        self.assert_gone(&name)
-    }
-
-    /// `docker run -d`, `logs`, `stop` (SIGTERM seen by the trap), `rm`.
-    pub fn detached_logs_stop_rm(&self) -> Step {
-        let script =
-            r#"trap 'echo got-term; exit 0' TERM; echo started; while :; do sleep 0.1; done"#;
-        self.with_detached("detached", &["sh", "-c", script], |name| {
-            self.lab
-                .wait_until(Duration::from_secs(10), "`started` in docker logs", || {
-                    Ok(self
-                        .docker(&["logs", name])?
-                        .ok()?
-                        .stdout
-                        .contains("started"))
-                })?;
-            ensure(self.status(name)? == "running", || {
-                format!("{name} is not running")
-            })?;
-            self.docker(&["stop", "--time", "10", name])?.ok()?;
-            self.docker(&["logs", name])?.ok()?.stdout_has("got-term")?;
-            let code = self
-                .docker(&["inspect", "--format", "{{.State.ExitCode}}", name])?
-                .ok()?;
-            ensure(code.stdout.trim() == "0", || {
-                format!("exit code after stop: {}", code.describe())
-            })?;
-            self.docker(&["rm", name])?.ok()?;
-            self.assert_gone(name)
-        })
-    }
-
-    /// `docker exec`: output and exit code.
-    pub fn exec(&self) -> Step {
-        self.lab.need_exec()?;
-        self.with_detached("exec", &["sleep", "1000"], |name| {
-            self.docker(&["exec", name, "sh", "-c", "echo in-exec; exit 4"])?
-                .code_is(4)?
-                .stdout_has("in-exec")
-                .map(|_| ())
-        })
-    }
-
-    /// `docker pause` / `unpause`.
-    pub fn pause_unpause(&self) -> Step {
-        self.with_detached("pause", &["sleep", "1000"], |name| {
-            self.docker(&["pause", name])?.ok()?;
-            ensure(self.status(name)? == "paused", || {
-                format!("{name} not paused")
-            })?;
-            self.docker(&["unpause", name])?.ok()?;
-            ensure(self.status(name)? == "running", || {
-                format!("{name} not running after unpause")
-            })
-        })
-    }
-
     /// `docker update` of a running container (the runtime's `update`
     /// through the shim) changes its cgroup limits.
     pub fn update(&self) -> Step {
@@ -278,18 +176,8 @@ impl<'a> Docker<'a> {
                 expect_cgroup(pid, "memory", "memory.limit_in_bytes", "100663296")?;
                 expect_cgroup(pid, "pids", "pids.max", "60")
             });
-        let _ = self.docker(&["rm", "--force", &name]);
+        self.remove(&name);
         result
-    }
-
-    /// `docker top` (containerd's task pids, then host `ps`).
-    pub fn top(&self) -> Step {
-        self.with_detached("top", &["sleep", "1000"], |name| {
-            self.docker(&["top", name])?
-                .ok()?
-                .stdout_has("sleep 1000")
-                .map(|_| ())
-        })
     }
 
     /// `--init`: Debian's docker-init (tini), bind-mounted as a file, is pid 1.
@@ -328,15 +216,6 @@ impl<'a> Docker<'a> {
         .map(|_| ())
     }
 
-    /// An image whose entrypoint does not exist: exit 127 as with runc.
-    pub fn failing_create(&self) -> Step {
-        let name = self.lab.name("broken");
-        let done = self.run(&["--rm", "--name", &name], BROKEN_IMAGE, &[]);
-        let _ = self.docker(&["rm", "--force", &name]);
-        done?.output_has("/no/such/program")?.code_is(127)?;
-        self.assert_gone(&name)
-    }
-
     /// Removes the images and stops dockerd (SIGTERM, SIGKILL after 20 s).
     pub fn stop(mut self) -> Step {
         let _ = self.docker(&["rmi", "--force", IMAGE, BROKEN_IMAGE]);
@@ -344,5 +223,25 @@ impl<'a> Docker<'a> {
             Some(d) => d.terminate(Duration::from_secs(20)).map(|_| ()),
             None => Ok(()),
         }
+    }
+}
+
+impl DockerCli for Docker<'_> {
+    const NAME: &'static str = "docker";
+
+    fn lab(&self) -> &Lab {
+        self.lab
+    }
+
+    fn cli(&self, args: &[&str]) -> Step<Done> {
+        self.docker(args)
+    }
+
+    fn run(&self, opts: &[&str], image: &str, cmd: &[&str]) -> Step<Done> {
+        let mut args = vec!["run", "--runtime", RUNTIME, "--network", "none"];
+        args.extend_from_slice(opts);
+        args.push(image);
+        args.extend_from_slice(cmd);
+        self.docker(&args)
     }
 }

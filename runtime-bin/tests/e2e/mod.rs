@@ -10,6 +10,7 @@
 //! [`Lab::finish`] stops whatever is left, removes what the engines made
 //! (only what this run made) and reports anything it could not remove.
 
+pub mod cli;
 pub mod containerd;
 pub mod docker;
 pub mod podman;

@@ -18,6 +18,7 @@
 use std::fs;
 use std::time::Duration;
 
+use super::cli::DockerCli;
 use super::{BROKEN_IMAGE, Done, IMAGE, LONG, Lab, SHORT, Step, Stop, ensure, expect_cgroup};
 
 /// podman with private storage and the runtime under test.
@@ -119,139 +120,11 @@ impl<'a> Podman<'a> {
         argv
     }
 
-    fn run(&self, opts: &[&str], image: &str, cmd: &[&str]) -> Step<Done> {
-        let argv = self.run_argv(opts, image, cmd);
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        self.lab.cmd(SHORT, "podman", &argv)
-    }
-
     /// `podman run --rm` of `cmd`, expecting exit 0.
     fn run_rm_ok(&self, opts: &[&str], cmd: &[&str]) -> Step<Done> {
         let mut all = vec!["--rm"];
         all.extend_from_slice(opts);
         self.run(&all, IMAGE, cmd)?.ok()
-    }
-
-    fn status(&self, name: &str) -> Step<String> {
-        Ok(self
-            .podman(&["inspect", "--format", "{{.State.Status}}", name])?
-            .ok()?
-            .stdout
-            .trim()
-            .to_owned())
-    }
-
-    /// Runs `body` with a detached container `name` running `cmd`, and
-    /// removes the container after.
-    fn with_detached(&self, what: &str, cmd: &[&str], body: impl FnOnce(&str) -> Step) -> Step {
-        self.with_detached_opts(what, &[], cmd, body)
-    }
-
-    fn with_detached_opts(
-        &self,
-        what: &str,
-        opts: &[&str],
-        cmd: &[&str],
-        body: impl FnOnce(&str) -> Step,
-    ) -> Step {
-        let name = self.lab.name(what);
-        let mut all = vec!["-d", "--name", &name];
-        all.extend_from_slice(opts);
-        let result = self
-            .run(&all, IMAGE, cmd)
-            .and_then(Done::ok)
-            .and_then(|_| body(&name));
-        let _ = self.podman(&["rm", "--force", "--time", "0", &name]);
-        result
-    }
-
-    fn assert_gone(&self, name: &str) -> Step {
-        let ps = self
-            .podman(&["ps", "--all", "--format", "{{.Names}}"])?
-            .ok()?;
-        ensure(!ps.stdout.lines().any(|l| l == name), || {
-            format!("container {name} still listed: {}", ps.describe())
-        })
-    }
-
-    /// `podman run --rm`: output, exit code, container removed.
-    pub fn run_rm_output_and_exit_code(&self) -> Step {
-        let name = self.lab.name("run-rm");
-        self.run(
-            &["--rm", "--name", &name],
-            IMAGE,
-            &["sh", "-c", "echo hello from podman; exit 5"],
-        )?
-        .code_is(5)?
-        .stdout_has("hello from podman")?;
-        self.assert_gone(&name)
-    }
-
-    /// `podman run -d`, `logs`, `stop` (SIGTERM through the runtime's
-    /// `kill`, seen by the container's trap), `rm`.
-    pub fn detached_logs_stop_rm(&self) -> Step {
-        let script =
-            r#"trap 'echo got-term; exit 0' TERM; echo started; while :; do sleep 0.1; done"#;
-        self.with_detached("detached", &["sh", "-c", script], |name| {
-            self.lab
-                .wait_until(Duration::from_secs(10), "`started` in podman logs", || {
-                    Ok(self
-                        .podman(&["logs", name])?
-                        .ok()?
-                        .stdout
-                        .contains("started"))
-                })?;
-            ensure(self.status(name)? == "running", || {
-                format!("{name} is not running")
-            })?;
-            self.podman(&["stop", "--time", "10", name])?.ok()?;
-            self.podman(&["logs", name])?.ok()?.stdout_has("got-term")?;
-            let code = self
-                .podman(&["inspect", "--format", "{{.State.ExitCode}}", name])?
-                .ok()?;
-            ensure(code.stdout.trim() == "0", || {
-                format!("exit code after stop: {}", code.describe())
-            })?;
-            self.podman(&["rm", name])?.ok()?;
-            self.assert_gone(name)
-        })
-    }
-
-    /// `podman exec` into a running container: output and exit code.
-    pub fn exec(&self) -> Step {
-        self.lab.need_exec()?;
-        self.with_detached("exec", &["sleep", "1000"], |name| {
-            self.podman(&["exec", name, "sh", "-c", "echo in-exec; exit 4"])?
-                .code_is(4)?
-                .stdout_has("in-exec")?;
-            ensure(self.status(name)? == "running", || {
-                format!("{name} not running after exec")
-            })
-        })
-    }
-
-    /// `podman pause` / `unpause`.
-    pub fn pause_unpause(&self) -> Step {
-        self.with_detached("pause", &["sleep", "1000"], |name| {
-            self.podman(&["pause", name])?.ok()?;
-            ensure(self.status(name)? == "paused", || {
-                format!("{name} not paused")
-            })?;
-            self.podman(&["unpause", name])?.ok()?;
-            ensure(self.status(name)? == "running", || {
-                format!("{name} not running after unpause")
-            })
-        })
-    }
-
-    /// `podman top` lists the container's processes.
-    pub fn top(&self) -> Step {
-        self.with_detached("top", &["sleep", "1000"], |name| {
-            self.podman(&["top", name])?
-                .ok()?
-                .stdout_has("sleep 1000")
-                .map(|_| ())
-        })
     }
 
     /// Inside, `/sys/fs/cgroup` (podman's `cgroup` mount) shows the
@@ -294,7 +167,7 @@ impl<'a> Podman<'a> {
                 expect_cgroup(pid, "pids", "pids.max", "50")?;
                 expect_cgroup(pid, "cpu", "cpu.shares", "512")
             });
-        let _ = self.podman(&["rm", "--force", "--time", "0", &name]);
+        self.remove(&name);
         result
     }
 
@@ -313,7 +186,7 @@ impl<'a> Podman<'a> {
                 .stdout_has("/dev/pts/0")?
                 .stdout_has("stdin-is-tty")
         });
-        let _ = self.podman(&["rm", "--force", "--time", "0", &name]);
+        self.remove(&name);
         result.map(|_| ())
     }
 
@@ -524,21 +397,29 @@ impl<'a> Podman<'a> {
         out.stdout_has("write-ok").map(|_| ())
     }
 
-    /// An image whose entrypoint does not exist: podman reports the
-    /// runtime's error with exit 127 (command not found), as with runc,
-    /// and keeps no container.
-    pub fn failing_create(&self) -> Step {
-        let name = self.lab.name("broken");
-        let done = self.run(&["--rm", "--name", &name], BROKEN_IMAGE, &[]);
-        let _ = self.podman(&["rm", "--force", "--time", "0", &name]);
-        done?.output_has("/no/such/program")?.code_is(127)?;
-        self.assert_gone(&name)
-    }
-
     /// Removes every container and image of the private storage.
     pub fn stop(self) -> Step {
         self.podman(&["rm", "--all", "--force", "--time", "0"])?
             .ok()?;
         self.podman(&["rmi", "--all", "--force"])?.ok().map(|_| ())
+    }
+}
+
+impl DockerCli for Podman<'_> {
+    const NAME: &'static str = "podman";
+    const FORCE_REMOVE: &'static [&'static str] = &["--time", "0"];
+
+    fn lab(&self) -> &Lab {
+        self.lab
+    }
+
+    fn cli(&self, args: &[&str]) -> Step<Done> {
+        self.podman(args)
+    }
+
+    fn run(&self, opts: &[&str], image: &str, cmd: &[&str]) -> Step<Done> {
+        let argv = self.run_argv(opts, image, cmd);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        self.lab.cmd(SHORT, "podman", &argv)
     }
 }

@@ -14,6 +14,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::cli::{DockerCli, TRAPS_TERM};
 use super::{Done, IMAGE, LONG, Lab, SHORT, Step, Stop, ensure};
 
 /// podman as an unprivileged user, with the runtime under test.
@@ -139,16 +140,7 @@ impl<'a> RootlessPodman<'a> {
     pub fn run_rm(&self) -> Step {
         let script = "cat /proc/self/uid_map; echo hello rootless; exit 3";
         let done = self
-            .podman(&[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                IMAGE,
-                "sh",
-                "-c",
-                script,
-            ])?
+            .run(&["--rm"], IMAGE, &["sh", "-c", script])?
             .code_is(3)?
             .stdout_has("hello rootless")?;
         let first = done.stdout.lines().next().unwrap_or_default();
@@ -159,73 +151,29 @@ impl<'a> RootlessPodman<'a> {
         })
     }
 
-    /// `podman run -d`, `exec`, `stop` (SIGTERM seen by the trap), `rm`.
+    /// `podman run -d`, `exec` (root inside, in the container's pid
+    /// namespace), `stop` (SIGTERM seen by the trap), `rm`.
     pub fn detached_exec_stop_rm(&self) -> Step {
-        let name = self.lab.name("rootless");
-        let script =
-            r#"trap 'echo got-term; exit 0' TERM; echo started; while :; do sleep 0.1; done"#;
-        self.podman(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            IMAGE,
-            "sh",
-            "-c",
-            script,
-        ])?
-        .ok()?;
-        let result = self.exec_stop(&name);
-        let _ = self.podman(&["rm", "--force", "--time", "0", &name]);
-        result?;
-        let ps = self
-            .podman(&["ps", "--all", "--format", "{{.Names}}"])?
-            .ok()?;
-        ensure(!ps.stdout.lines().any(|l| l == name), || {
-            format!("{name} still listed: {}", ps.describe())
-        })
-    }
-
-    fn exec_stop(&self, name: &str) -> Step {
-        self.lab
-            .wait_until(Duration::from_secs(10), "`started` in podman logs", || {
-                Ok(self
-                    .podman(&["logs", name])?
-                    .ok()?
-                    .stdout
-                    .contains("started"))
+        self.with_detached("rootless", &["sh", "-c", TRAPS_TERM], |name| {
+            self.wait_logged(name, "started")?;
+            let exec = self
+                .podman(&["exec", name, "sh", "-c", "echo exec-ok; id -u; echo $$"])?
+                .ok()?;
+            let lines: Vec<&str> = exec.stdout.lines().collect();
+            ensure(
+                lines.len() == 3 && lines[0] == "exec-ok" && lines[1] == "0",
+                || format!("exec: {}", exec.describe()),
+            )?;
+            ensure(lines[2] != "1", || {
+                format!(
+                    "exec'd process is not in the container's pid namespace: {}",
+                    exec.describe()
+                )
             })?;
-        let exec = self
-            .podman(&["exec", name, "sh", "-c", "echo exec-ok; id -u; echo $$"])?
-            .ok()?;
-        let lines: Vec<&str> = exec.stdout.lines().collect();
-        ensure(
-            lines.len() == 3 && lines[0] == "exec-ok" && lines[1] == "0",
-            || format!("exec: {}", exec.describe()),
-        )?;
-        ensure(lines[2] != "1", || {
-            format!(
-                "exec'd process is not in the container's pid namespace: {}",
-                exec.describe()
-            )
-        })?;
-        self.podman(&["stop", "--time", "5", name])?.ok()?;
-        self.podman(&["logs", name])?.ok()?.stdout_has("got-term")?;
-        let status = self
-            .podman(&[
-                "inspect",
-                "--format",
-                "{{.State.Status}} {{.State.ExitCode}}",
-                name,
-            ])?
-            .ok()?;
-        ensure(status.stdout.trim() == "exited 0", || {
-            format!("after stop: {}", status.describe())
-        })?;
-        self.podman(&["rm", name])?.ok()?;
-        Ok(())
+            self.stop_through_the_trap(name)?;
+            self.podman(&["rm", name])?.ok()?;
+            self.assert_gone(name)
+        })
     }
 
     /// Removes every container, kills the user's processes (podman's pause
@@ -250,5 +198,26 @@ impl<'a> RootlessPodman<'a> {
         }
         del?.ok()?;
         Ok(())
+    }
+}
+
+impl DockerCli for RootlessPodman<'_> {
+    const NAME: &'static str = "podman";
+    const FORCE_REMOVE: &'static [&'static str] = &["--time", "0"];
+
+    fn lab(&self) -> &Lab {
+        self.lab
+    }
+
+    fn cli(&self, args: &[&str]) -> Step<Done> {
+        self.podman(args)
+    }
+
+    fn run(&self, opts: &[&str], image: &str, cmd: &[&str]) -> Step<Done> {
+        let mut args = vec!["run", "--network", "none"];
+        args.extend_from_slice(opts);
+        args.push(image);
+        args.extend_from_slice(cmd);
+        self.podman(&args)
     }
 }
