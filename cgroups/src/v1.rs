@@ -111,7 +111,8 @@ pub(crate) fn pids_max(limit: i64) -> String {
     }
 }
 
-fn set_cpuset(dir: &Path, c: &LinuxCpu) -> Result<()> {
+/// `cpuset.cpus` and `cpuset.mems` (the same files on v1 and v2).
+pub(crate) fn set_cpuset(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.trim().is_empty()) {
         write(dir, "cpuset.cpus", cpus)?;
     }

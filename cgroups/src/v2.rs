@@ -94,7 +94,7 @@ pub(crate) fn apply(dir: &Path, available: &Available, r: &LinuxResources) -> Re
     }
     if let Some(c) = r.cpu() {
         set_cpu(dir, c)?;
-        set_cpuset(dir, c)?;
+        v1::set_cpuset(dir, c)?;
     }
     if let Some(h) = r.hugepage_limits() {
         v1::set_hugetlb(dir, h, ".max")?;
@@ -302,16 +302,6 @@ fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
         if let Some(b) = burst_later {
             write(dir, "cpu.max.burst", &b)?;
         }
-    }
-    Ok(())
-}
-
-fn set_cpuset(dir: &Path, c: &LinuxCpu) -> Result<()> {
-    if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.trim().is_empty()) {
-        write(dir, "cpuset.cpus", cpus)?;
-    }
-    if let Some(mems) = c.mems().as_deref().filter(|s| !s.trim().is_empty()) {
-        write(dir, "cpuset.mems", mems)?;
     }
     Ok(())
 }

@@ -227,19 +227,26 @@ fn cstring(s: &[u8], field: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::invalid(field, "contains a NUL byte"))
 }
 
-/// The components of an in-rootfs path, each with its path from the root.
-pub(crate) fn path_components(dest: &Path, field: &str) -> Result<Vec<(CString, CString)>> {
-    components(dest, field)
-}
-
 /// Creates each missing directory of `components` inside the root,
 /// resolving every level with `RESOLVE_IN_ROOT`.
 pub(crate) fn mkdir_all(
     root: BorrowedFd<'_>,
     components: &[(CString, CString)],
 ) -> Result<(), Errno> {
+    make_path(root, components, false).map(drop)
+}
+
+/// Creates what is missing of `components` inside the root, each level
+/// resolved with `RESOLVE_IN_ROOT`: directories, and the last one a file
+/// when `last_is_file`. Returns the last level (`None` for no components).
+fn make_path(
+    root: BorrowedFd<'_>,
+    components: &[(CString, CString)],
+    last_is_file: bool,
+) -> Result<Option<OwnedFd>, Errno> {
     let mut parent: Option<OwnedFd> = None;
-    for (path, name) in components {
+    let last = components.len().saturating_sub(1);
+    for (i, (path, name)) in components.iter().enumerate() {
         match resolve(root, path) {
             Ok(fd) => {
                 parent = Some(fd);
@@ -249,16 +256,28 @@ pub(crate) fn mkdir_all(
             Err(e) => return Err(e),
         }
         let dir = parent.as_ref().map_or(root, |p| p.as_fd());
-        match mkdirat(dir, name.as_c_str(), Mode::from_bits_truncate(0o755)) {
+        let made = if i == last && last_is_file {
+            openat(
+                dir,
+                name.as_c_str(),
+                OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map(drop)
+        } else {
+            mkdirat(dir, name.as_c_str(), Mode::from_bits_truncate(0o755))
+        };
+        match made {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(e),
         }
         parent = Some(resolve(root, path)?);
     }
-    Ok(())
+    Ok(parent)
 }
 
-fn components(dest: &Path, field: &str) -> Result<Vec<(CString, CString)>> {
+/// The components of an in-rootfs path, each with its path from the root.
+pub(crate) fn path_components(dest: &Path, field: &str) -> Result<Vec<(CString, CString)>> {
     let mut prefix = Vec::new();
     let mut out = Vec::new();
     for c in dest.components() {
@@ -410,7 +429,7 @@ fn prepare_one(
     if fstype == "bind" && bind.is_none() {
         bind = Some(false);
     }
-    let components = components(m.destination(), &format!("{field}.destination"))?;
+    let components = path_components(m.destination(), &format!("{field}.destination"))?;
     let destination = m.destination().display().to_string();
     let source = m.source().as_deref().map(|s| bundle.join(s));
     let data = (!data.is_empty())
@@ -625,7 +644,7 @@ fn cgroup_mounts_for(
     )?);
     for h in host {
         let dest = format!("{}/{}", destination.trim_end_matches('/'), h.name);
-        let comps = components(Path::new(&dest), &field)?;
+        let comps = path_components(Path::new(&dest), &field)?;
         out.push(fs(dest.clone(), comps.clone(), h.fstype, &h.options)?);
         if !readonly.is_empty() {
             out.push(remount_of(
@@ -762,36 +781,7 @@ fn destination(root: BorrowedFd<'_>, m: &Prepared) -> Result<OwnedFd, Errno> {
         Err(Errno::ENOENT) => {}
         other => return other,
     }
-    let mut parent: Option<OwnedFd> = None;
-    let last = m.components.len() - 1;
-    for (i, (path, name)) in m.components.iter().enumerate() {
-        match resolve(root, path) {
-            Ok(fd) => {
-                parent = Some(fd);
-                continue;
-            }
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(e),
-        }
-        let dir = parent.as_ref().map_or(root, |p| p.as_fd());
-        let made = if i == last && m.is_file {
-            openat(
-                dir,
-                name.as_c_str(),
-                OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o644),
-            )
-            .map(drop)
-        } else {
-            mkdirat(dir, name.as_c_str(), Mode::from_bits_truncate(0o755))
-        };
-        match made {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(e),
-        }
-        parent = Some(resolve(root, path)?);
-    }
-    parent.ok_or(Errno::ENOENT)
+    make_path(root, &m.components, m.is_file)?.ok_or(Errno::ENOENT)
 }
 
 /// Which part of a mount failed.
@@ -913,8 +903,8 @@ mod tests {
 
     #[test]
     fn components_refuse_parent_references() {
-        assert!(components(Path::new("/a/../b"), "f").is_err());
-        let c = components(Path::new("/sys/fs/cgroup"), "f").unwrap();
+        assert!(path_components(Path::new("/a/../b"), "f").is_err());
+        let c = path_components(Path::new("/sys/fs/cgroup"), "f").unwrap();
         let paths: Vec<_> = c
             .iter()
             .map(|(p, n)| (p.to_str().unwrap(), n.to_str().unwrap()))
