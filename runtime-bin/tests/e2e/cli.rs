@@ -44,6 +44,17 @@ pub trait DockerCli {
             .to_owned())
     }
 
+    /// The host pid of container `name`'s init, as `inspect` reports it.
+    fn pid(&self, name: &str) -> Step<i32> {
+        let out = self
+            .cli(&["inspect", "--format", "{{.State.Pid}}", name])?
+            .ok()?;
+        out.stdout
+            .trim()
+            .parse()
+            .map_err(|_| super::Stop::Fail(format!("no pid: {}", out.describe())))
+    }
+
     /// `ps --all` no longer lists container `name`.
     fn assert_gone(&self, name: &str) -> Step {
         let ps = self.cli(&["ps", "--all", "--format", "{{.Names}}"])?.ok()?;

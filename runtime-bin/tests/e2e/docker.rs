@@ -136,11 +136,7 @@ impl<'a> Docker<'a> {
     /// `docker update` of a running container (the runtime's `update`
     /// through the shim) changes its cgroup limits.
     pub fn update(&self) -> Step {
-        let name = self.lab.name("update");
         let opts = [
-            "-d",
-            "--name",
-            &name,
             "--memory",
             "64m",
             "--memory-swap",
@@ -148,36 +144,24 @@ impl<'a> Docker<'a> {
             "--pids-limit",
             "50",
         ];
-        let result = self
-            .run(&opts, IMAGE, &["sleep", "1000"])
-            .and_then(Done::ok)
-            .and_then(|_| {
-                let pid = self
-                    .docker(&["inspect", "--format", "{{.State.Pid}}", &name])?
-                    .ok()?;
-                let pid: i32 = pid
-                    .stdout
-                    .trim()
-                    .parse()
-                    .map_err(|_| Stop::Fail(format!("no pid: {}", pid.describe())))?;
-                expect_cgroup(pid, "memory", "memory.limit_in_bytes", "67108864")?;
-                expect_cgroup(pid, "pids", "pids.max", "50")?;
-                self.docker(&[
-                    "update",
-                    "--memory",
-                    "96m",
-                    "--memory-swap",
-                    "96m",
-                    "--pids-limit",
-                    "60",
-                    &name,
-                ])?
-                .ok()?;
-                expect_cgroup(pid, "memory", "memory.limit_in_bytes", "100663296")?;
-                expect_cgroup(pid, "pids", "pids.max", "60")
-            });
-        self.remove(&name);
-        result
+        self.with_detached_opts("update", &opts, &["sleep", "1000"], |name| {
+            let pid = self.pid(name)?;
+            expect_cgroup(pid, "memory", "memory.limit_in_bytes", "67108864")?;
+            expect_cgroup(pid, "pids", "pids.max", "50")?;
+            self.docker(&[
+                "update",
+                "--memory",
+                "96m",
+                "--memory-swap",
+                "96m",
+                "--pids-limit",
+                "60",
+                name,
+            ])?
+            .ok()?;
+            expect_cgroup(pid, "memory", "memory.limit_in_bytes", "100663296")?;
+            expect_cgroup(pid, "pids", "pids.max", "60")
+        })
     }
 
     /// `--init`: Debian's docker-init (tini), bind-mounted as a file, is pid 1.

@@ -139,11 +139,7 @@ impl<'a> Podman<'a> {
     /// `--memory`, `--pids-limit`, `--cpu-shares` reach the container's
     /// cgroup (read on the host).
     pub fn resource_limits(&self) -> Step {
-        let name = self.lab.name("limits");
         let opts = [
-            "-d",
-            "--name",
-            &name,
             "--memory",
             "64m",
             "--pids-limit",
@@ -151,24 +147,12 @@ impl<'a> Podman<'a> {
             "--cpu-shares",
             "512",
         ];
-        let result = self
-            .run(&opts, IMAGE, &["sleep", "1000"])
-            .and_then(Done::ok)
-            .and_then(|_| {
-                let pid = self
-                    .podman(&["inspect", "--format", "{{.State.Pid}}", &name])?
-                    .ok()?;
-                let pid: i32 = pid
-                    .stdout
-                    .trim()
-                    .parse()
-                    .map_err(|_| Stop::Fail(format!("no pid: {}", pid.describe())))?;
-                expect_cgroup(pid, "memory", "memory.limit_in_bytes", "67108864")?;
-                expect_cgroup(pid, "pids", "pids.max", "50")?;
-                expect_cgroup(pid, "cpu", "cpu.shares", "512")
-            });
-        self.remove(&name);
-        result
+        self.with_detached_opts("limits", &opts, &["sleep", "1000"], |name| {
+            let pid = self.pid(name)?;
+            expect_cgroup(pid, "memory", "memory.limit_in_bytes", "67108864")?;
+            expect_cgroup(pid, "pids", "pids.max", "50")?;
+            expect_cgroup(pid, "cpu", "cpu.shares", "512")
+        })
     }
 
     /// `podman run -it` under a pseudo-terminal: the process has a tty.
